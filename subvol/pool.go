@@ -1,0 +1,429 @@
+package subvol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/naming"
+	"github.com/subvolkit/subvolkit/quota"
+)
+
+// Subvol describes a subvolume. It is the backend's description, shared so
+// that mounters and backends speak of the same thing.
+type Subvol = backend.Subvol
+
+// Options tune a Pool. A nil *Options means the defaults.
+type Options struct {
+	// Logger receives one record per mutating operation (nil: silent).
+	// Secrets are never logged.
+	Logger *slog.Logger
+	// MaxSizeBytes, if > 0, rejects sizes above it as InvalidArgument
+	// before the backend is asked.
+	MaxSizeBytes int64
+}
+
+// Pool is the portable API over a Backend: it validates names and sizes,
+// serializes operations on one name, applies the idempotency rules that
+// Kubernetes and CSI expect, and wraps every error once with the operation
+// and the subvolume's name.
+//
+// A Pool is safe for concurrent use by multiple goroutines. Locking is per
+// name within this Pool; backends make operations safe across processes.
+type Pool struct {
+	b      backend.Backend
+	log    *slog.Logger
+	maxSz  int64
+	locks  keyedMutex
+	mu     sync.RWMutex
+	closed bool
+}
+
+// NewPool returns a Pool over b. The Pool owns b: Close closes it.
+func NewPool(b backend.Backend, opts *Options) *Pool {
+	if opts == nil {
+		opts = &Options{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pool{b: b, log: log, maxSz: opts.MaxSizeBytes}
+}
+
+// Open opens the backend registered as backendName (see backend.Register)
+// with params and returns a Pool over it. The backend's package must have
+// been imported.
+func Open(ctx context.Context, backendName string, params map[string]string, opts *Options) (*Pool, error) {
+	b, err := backend.Open(ctx, backendName, params)
+	if err != nil {
+		return nil, err
+	}
+	return NewPool(b, opts), nil
+}
+
+// Backend returns the backend the Pool uses.
+func (p *Pool) Backend() backend.Backend { return p.b }
+
+// As exposes the backend's underlying client: it reports whether the backend
+// implements backend.Aser and set *i. Each backend's package documentation
+// lists the types it supports.
+func (p *Pool) As(i any) bool {
+	a, ok := p.b.(backend.Aser)
+	return ok && a.As(i)
+}
+
+// Close closes the backend. Operations after Close fail with kind
+// FailedPrecondition. Close is idempotent.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return p.b.Close()
+}
+
+// AllocateOptions tune Allocate. A nil *AllocateOptions means the defaults.
+type AllocateOptions struct {
+	// Owner sets the owner and mode of the new subvolume's root directory.
+	Owner *backend.Ownership
+	// Labels are stored with the subvolume where the backend can.
+	Labels map[string]string
+	// Parameters are backend-specific settings for this subvolume.
+	Parameters map[string]string
+	// LimitBytes, if > 0, is the largest size an existing subvolume of the
+	// same name may have and still be returned (CSI's capacity range).
+	// 0 means an existing subvolume must have exactly the size the
+	// backend would give a new one (after its rounding) or more.
+	LimitBytes int64
+}
+
+// CloneOptions tune Clone. A nil *CloneOptions means the defaults.
+type CloneOptions struct {
+	// SizeBytes is the new subvolume's size; 0 means the source's size.
+	SizeBytes int64
+	// Owner, Labels and Parameters are as in AllocateOptions.
+	Owner      *backend.Ownership
+	Labels     map[string]string
+	Parameters map[string]string
+}
+
+// Allocate creates the subvolume name of sizeBytes bytes and returns it.
+//
+// Allocate is idempotent: if name exists with a compatible size (at least
+// sizeBytes, and at most opts.LimitBytes if that is set) it is returned as it
+// is; if it exists with an incompatible size the error is of kind
+// AlreadyExists. An invalid name or a size <= 0 is InvalidArgument, and
+// nothing is created. If ctx is cancelled the error is of kind Canceled and
+// nothing is left behind (or what is left is completed or removed by the next
+// Allocate or Delete of the same name).
+func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts *AllocateOptions) (*Subvol, error) {
+	const op = "allocate"
+	if opts == nil {
+		opts = &AllocateOptions{}
+	}
+	if err := p.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	if err := p.checkSize(op, name, sizeBytes); err != nil {
+		return nil, err
+	}
+	if opts.LimitBytes > 0 && opts.LimitBytes < sizeBytes {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
+			"limit %s is below the requested size %s", quota.HumanSize(opts.LimitBytes), quota.HumanSize(sizeBytes))
+	}
+	unlock := p.locks.lock(name)
+	defer unlock()
+
+	sv, err := p.b.Create(ctx, &backend.CreateRequest{
+		Name: name, SizeBytes: sizeBytes, Owner: opts.Owner,
+		Labels: opts.Labels, Parameters: opts.Parameters,
+	})
+	if err == nil {
+		p.log.InfoContext(ctx, "subvolume allocated", "name", name, "size", sv.SizeBytes)
+		return sv, nil
+	}
+	if subvolkit.KindOf(err) != subvolkit.AlreadyExists {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	existing, gerr := p.b.Get(ctx, name)
+	if gerr != nil {
+		// It exists but cannot be read back (for example, half-made by
+		// another process): report the original conflict.
+		return nil, subvolkit.WithOp(op, name, errors.Join(err, gerr))
+	}
+	if existing.Source != "" || !compatible(existing.SizeBytes, sizeBytes, opts.LimitBytes) {
+		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name,
+			"exists with size %s (source %q), incompatible with the requested %s: %w",
+			quota.HumanSize(existing.SizeBytes), existing.Source, quota.HumanSize(sizeBytes), err)
+	}
+	return existing, nil
+}
+
+// compatible is csi-driver-host-path's rule: an existing size satisfies a
+// request if it is at least the request and, when a limit is given, at most
+// the limit. Without a limit the existing size may exceed the request only by
+// the backend's rounding, which the caller cannot see: accept any size that a
+// backend rounding to 1 GiB could produce.
+func compatible(existing, required, limit int64) bool {
+	if existing < required {
+		return false
+	}
+	if limit > 0 {
+		return existing <= limit
+	}
+	rounded, err := quota.RoundUp(required, quota.GiB)
+	if err != nil {
+		return existing == required
+	}
+	return existing <= rounded
+}
+
+// Get returns the named subvolume, or an error of kind NotFound.
+func (p *Pool) Get(ctx context.Context, name string) (*Subvol, error) {
+	const op = "get"
+	if err := p.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	sv, err := p.b.Get(ctx, name)
+	return sv, subvolkit.WithOp(op, name, err)
+}
+
+// List returns every subvolume, sorted by name.
+func (p *Pool) List(ctx context.Context) ([]*Subvol, error) {
+	const op = "list"
+	if err := p.check(ctx, op, ""); err != nil {
+		return nil, err
+	}
+	var all []*Subvol
+	opts := &backend.ListOptions{}
+	for {
+		page, err := p.b.List(ctx, opts)
+		if err != nil {
+			return nil, subvolkit.WithOp(op, "", err)
+		}
+		all = append(all, page.Subvols...)
+		if page.NextPageToken == "" {
+			return all, nil
+		}
+		if page.NextPageToken == opts.PageToken {
+			return nil, subvolkit.Errorf(subvolkit.Internal, op, "", "backend returned the same page token %q twice", opts.PageToken)
+		}
+		opts = &backend.ListOptions{PageToken: page.NextPageToken}
+	}
+}
+
+// Resize sets the named subvolume's size to sizeBytes (absolute, not a
+// delta). Resizing to the current size is a no-op. A backend that cannot
+// resize, or cannot shrink, answers Unimplemented.
+func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (*Subvol, error) {
+	const op = "resize"
+	if err := p.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	if err := p.checkSize(op, name, sizeBytes); err != nil {
+		return nil, err
+	}
+	r, ok := p.b.(backend.Resizer)
+	if !ok {
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name, "backend %T cannot resize", p.b)
+	}
+	unlock := p.locks.lock(name)
+	defer unlock()
+	sv, err := r.Resize(ctx, name, sizeBytes)
+	if err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	p.log.InfoContext(ctx, "subvolume resized", "name", name, "size", sv.SizeBytes)
+	return sv, nil
+}
+
+// Usage reports how much of the named subvolume is used.
+func (p *Pool) Usage(ctx context.Context, name string) (*quota.Usage, error) {
+	const op = "usage"
+	if err := p.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	u, ok := p.b.(backend.UsageReader)
+	if !ok {
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name, "backend %T cannot report usage", p.b)
+	}
+	us, err := u.Usage(ctx, name)
+	return us, subvolkit.WithOp(op, name, err)
+}
+
+// Clone creates dst with a copy of src's content. Like Allocate it is
+// idempotent: an existing dst cloned from src with a compatible size is
+// returned; any other existing dst is AlreadyExists. A missing src is
+// NotFound; a size below src's is InvalidArgument.
+func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (*Subvol, error) {
+	const op = "clone"
+	if opts == nil {
+		opts = &CloneOptions{}
+	}
+	if err := p.check(ctx, op, dst); err != nil {
+		return nil, err
+	}
+	if err := naming.ValidateSubvolName(src); err != nil {
+		return nil, subvolkit.E(subvolkit.InvalidArgument, op, dst, fmt.Errorf("source: %w", err))
+	}
+	if src == dst {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, dst, "source and destination are the same")
+	}
+	if opts.SizeBytes < 0 {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, dst, "size %d is negative", opts.SizeBytes)
+	}
+	if opts.SizeBytes > 0 {
+		if err := p.checkSize(op, dst, opts.SizeBytes); err != nil {
+			return nil, err
+		}
+	}
+	c, ok := p.b.(backend.Cloner)
+	if !ok {
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, dst, "backend %T cannot clone", p.b)
+	}
+	// Lock both names in a fixed order so two clones cannot deadlock.
+	unlock := p.locks.lock2(src, dst)
+	defer unlock()
+	sv, err := c.Clone(ctx, &backend.CloneRequest{
+		Source: src, Name: dst, SizeBytes: opts.SizeBytes,
+		Owner: opts.Owner, Labels: opts.Labels, Parameters: opts.Parameters,
+	})
+	if err == nil {
+		p.log.InfoContext(ctx, "subvolume cloned", "source", src, "name", dst, "size", sv.SizeBytes)
+		return sv, nil
+	}
+	if subvolkit.KindOf(err) != subvolkit.AlreadyExists {
+		return nil, subvolkit.WithOp(op, dst, err)
+	}
+	existing, gerr := p.b.Get(ctx, dst)
+	if gerr != nil {
+		return nil, subvolkit.WithOp(op, dst, errors.Join(err, gerr))
+	}
+	want := opts.SizeBytes
+	if want == 0 {
+		if s, serr := p.b.Get(ctx, src); serr == nil {
+			want = s.SizeBytes
+		}
+	}
+	if existing.Source != src || (want > 0 && !compatible(existing.SizeBytes, want, 0)) {
+		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, dst,
+			"exists (source %q, size %s), incompatible with a clone of %q: %w",
+			existing.Source, quota.HumanSize(existing.SizeBytes), src, err)
+	}
+	return existing, nil
+}
+
+// DeleteOptions tune Delete; it is backend.DeleteOptions.
+type DeleteOptions = backend.DeleteOptions
+
+// Delete removes the named subvolume according to opts (nil: delete the
+// data). Deleting a subvolume that does not exist succeeds, as CSI requires.
+func (p *Pool) Delete(ctx context.Context, name string, opts *DeleteOptions) error {
+	const op = "delete"
+	if opts == nil {
+		opts = &DeleteOptions{}
+	}
+	if err := p.check(ctx, op, name); err != nil {
+		return err
+	}
+	switch opts.Policy {
+	case backend.DeletePolicyDelete, backend.DeletePolicyRetain, backend.DeletePolicyArchive:
+	default:
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown delete policy %d", opts.Policy)
+	}
+	unlock := p.locks.lock(name)
+	defer unlock()
+	err := p.b.Delete(ctx, name, opts)
+	if subvolkit.KindOf(err) == subvolkit.NotFound {
+		return nil
+	}
+	if err != nil {
+		return subvolkit.WithOp(op, name, err)
+	}
+	p.log.InfoContext(ctx, "subvolume deleted", "name", name, "policy", opts.Policy.String())
+	return nil
+}
+
+// check validates what every operation needs: an open pool, a live context
+// and (when name != "") a valid name.
+func (p *Pool) check(ctx context.Context, op, name string) error {
+	p.mu.RLock()
+	closed := p.closed
+	p.mu.RUnlock()
+	if closed {
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "pool is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return subvolkit.E(subvolkit.Canceled, op, name, err)
+	}
+	if name == "" && op == "list" {
+		return nil
+	}
+	if err := naming.ValidateSubvolName(name); err != nil {
+		return subvolkit.WithOp(op, name, err)
+	}
+	return nil
+}
+
+func (p *Pool) checkSize(op, name string, size int64) error {
+	if size <= 0 {
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", size)
+	}
+	if p.maxSz > 0 && size > p.maxSz {
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size %s is above the pool's maximum %s",
+			quota.HumanSize(size), quota.HumanSize(p.maxSz))
+	}
+	return nil
+}
+
+// keyedMutex is a set of mutexes by key, created on demand and freed when
+// no goroutine holds or waits for them.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedEntry)
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+func (k *keyedMutex) lock2(a, b string) (unlock func()) {
+	if a > b {
+		a, b = b, a
+	}
+	ua := k.lock(a)
+	ub := k.lock(b)
+	return func() { ub(); ua() }
+}
