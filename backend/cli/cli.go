@@ -1,0 +1,832 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	mountutils "k8s.io/mount-utils"
+
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/naming"
+	"github.com/subvolkit/subvolkit/quota"
+)
+
+// metaDir is the backend's own directory at the root of the volume. Its
+// name starts with a dot, which subvolume names never do.
+const metaDir = ".subvolkit"
+
+// Options configure the backend. Volume and Servers are required.
+type Options struct {
+	// Volume is the Gluster volume that holds the subvolumes. It must be
+	// started and have quota enabled (see EnableQuota).
+	Volume string
+	// Servers are the volume's volfile servers (host names or addresses),
+	// the preferred first. The backend mounts the volume from them and
+	// reports them in every Subvol for mounters.
+	Servers []string
+	// Runner runs the gluster CLI; nil means the local binary. Mutating
+	// quota calls must reach a glusterd of the pool's trusted storage pool
+	// through its local socket (glusterd refuses them from --remote-host).
+	Runner Runner
+	// MountDir is where the backend FUSE-mounts the volume for directory
+	// work. "" means /run/subvolkit/cli/<volume>-<hash of servers>. The
+	// backend mounts it on Open (or reuses a live mount there) and
+	// unmounts it on Close if it mounted it.
+	MountDir string
+	// Mounter mounts the volume; nil means mount-utils' mount.New("").
+	Mounter mountutils.Interface
+	// MountOptions are extra glusterfs mount options for the backend's
+	// own mount, such as "log-level=WARNING".
+	MountOptions []string
+	// EnableQuota enables quota on the volume at Open if it is off.
+	// Without it, a volume without quota is a FailedPrecondition error.
+	EnableQuota bool
+	// StrictQuota sets features.hard-timeout and features.soft-timeout to
+	// 0 at Open, so bricks re-check usage on every write. With Gluster's
+	// defaults (5 s and 60 s) a writer can overshoot a limit by tens of
+	// MiB; with 0 the overshoot is about one write-behind window (about
+	// 1-2 MiB measured), at the cost of more quota traffic on the bricks.
+	StrictQuota bool
+	// RetryMax bounds the retries of a CLI call that found the volume
+	// lock busy ("Another transaction is in progress"); 0 means 20.
+	RetryMax int
+	// RetryBackoff is the first retry delay, doubled up to 2 s; 0 means
+	// 50 ms.
+	RetryBackoff time.Duration
+	// Logger receives debug records of CLI calls (nil: silent).
+	Logger *slog.Logger
+}
+
+// Backend is the gluster CLI backend. It is safe for concurrent use by
+// multiple goroutines, and several Backends (in one or many processes, on
+// one or many hosts) may share a volume: per-name locks are record locks on
+// a file in the volume, which Gluster enforces across clients.
+type Backend struct {
+	opts     Options
+	g        *glusterCLI
+	mounter  mountutils.Interface
+	mnt      string // the backend's FUSE mount of the volume
+	mounted  bool   // whether Open mounted it (so Close unmounts it)
+	locker   nameLocker
+	log      *slog.Logger
+	mu       sync.RWMutex
+	closed   bool
+	capacity int64 // volume size in bytes at Open
+}
+
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.Resizer     = (*Backend)(nil)
+	_ backend.Cloner      = (*Backend)(nil)
+	_ backend.UsageReader = (*Backend)(nil)
+	_ backend.Pinger      = (*Backend)(nil)
+	_ backend.Aser        = (*Backend)(nil)
+)
+
+func init() {
+	backend.Register("cli", func(ctx context.Context, params map[string]string) (backend.Backend, error) {
+		opts, err := ParseParams(params)
+		if err != nil {
+			return nil, err
+		}
+		return Open(ctx, opts)
+	})
+}
+
+// ParseParams turns string parameters (as given to backend.Open("cli", …))
+// into Options: volume (required), servers (comma-separated, required),
+// mountdir, strictquota and enablequota ("true"/"false"), glusterpath (the
+// CLI binary) and glusterargs (space-separated extra CLI arguments, such as
+// --glusterd-sock=/path). Unknown keys are InvalidArgument.
+func ParseParams(params map[string]string) (*Options, error) {
+	opts := &Options{}
+	r := &ExecRunner{}
+	for k, v := range params {
+		switch k {
+		case "volume":
+			opts.Volume = v
+		case "servers":
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					opts.Servers = append(opts.Servers, s)
+				}
+			}
+		case "mountdir":
+			opts.MountDir = v
+		case "strictquota", "enablequota":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "open cli backend", "", "parameter %s: %q is not a boolean", k, v)
+			}
+			if k == "strictquota" {
+				opts.StrictQuota = b
+			} else {
+				opts.EnableQuota = b
+			}
+		case "glusterpath":
+			r.Path = v
+		case "glusterargs":
+			r.ExtraArgs = strings.Fields(v)
+		default:
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "open cli backend", "", "unknown parameter %q", k)
+		}
+	}
+	opts.Runner = r
+	return opts, nil
+}
+
+// Open checks the volume (it must exist and be started), enables quota or
+// strict quota if asked, and mounts the volume. The caller must Close the
+// backend.
+func Open(ctx context.Context, opts *Options) (*Backend, error) {
+	const op = "open cli backend"
+	if opts == nil || opts.Volume == "" {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "a volume name is required")
+	}
+	if strings.ContainsAny(opts.Volume, "/ \x00") || strings.HasPrefix(opts.Volume, "-") {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "bad volume name %q", opts.Volume)
+	}
+	if len(opts.Servers) == 0 {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "at least one server is required")
+	}
+	for _, s := range opts.Servers {
+		if s == "" || strings.ContainsAny(s, "/:, \x00") && !strings.HasPrefix(s, "[") {
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "bad server %q", s)
+		}
+	}
+	o := *opts
+	o.Servers = append([]string(nil), opts.Servers...)
+	if o.Runner == nil {
+		o.Runner = &ExecRunner{}
+	}
+	if o.RetryMax == 0 {
+		o.RetryMax = 20
+	}
+	if o.RetryBackoff == 0 {
+		o.RetryBackoff = 50 * time.Millisecond
+	}
+	if o.MountDir == "" {
+		h := sha256.Sum256([]byte(strings.Join(o.Servers, ",")))
+		o.MountDir = filepath.Join("/run/subvolkit/cli", o.Volume+"-"+hex.EncodeToString(h[:4]))
+	}
+	b := &Backend{
+		opts:    o,
+		g:       &glusterCLI{runner: o.Runner, volume: o.Volume, retryMax: o.RetryMax, backoff: o.RetryBackoff},
+		mounter: o.Mounter,
+		mnt:     o.MountDir,
+		log:     o.Logger,
+	}
+	if b.mounter == nil {
+		b.mounter = mountutils.New("")
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if err := b.prepareVolume(ctx); err != nil {
+		return nil, subvolkit.WithOp(op, "", err)
+	}
+	if err := b.mount(ctx); err != nil {
+		return nil, subvolkit.WithOp(op, "", err)
+	}
+	if err := b.prepareMeta(ctx); err != nil {
+		b.Close()
+		return nil, subvolkit.WithOp(op, "", err)
+	}
+	return b, nil
+}
+
+func (b *Backend) prepareVolume(ctx context.Context) error {
+	info, err := b.g.volumeInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if info.StatusStr != "Started" {
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "volume %s is %s, not Started", b.opts.Volume, info.StatusStr)
+	}
+	if v, _ := info.option("features.quota"); v != "on" {
+		if !b.opts.EnableQuota {
+			return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
+				"quota is not enabled on volume %s (run `gluster volume quota %s enable`, or set EnableQuota)", b.opts.Volume, b.opts.Volume)
+		}
+		if _, err := b.g.call(ctx, true, "volume", "quota", b.opts.Volume, "enable"); err != nil {
+			var ce *CLIError
+			if !errors.As(err, &ce) || !strings.Contains(ce.Message, "already enabled") {
+				return err
+			}
+		}
+	}
+	if b.opts.StrictQuota {
+		for _, key := range []string{"features.hard-timeout", "features.soft-timeout"} {
+			if v, _ := info.option(key); v == "0" {
+				continue
+			}
+			if err := b.g.setOption(ctx, key, "0"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mount mounts the volume at b.mnt, or reuses a working mount of it there.
+func (b *Backend) mount(ctx context.Context) error {
+	if err := os.MkdirAll(b.mnt, 0o700); err != nil && !errors.Is(err, syscall.ENOTCONN) {
+		return subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
+	}
+	if ok, err := b.mounter.IsMountPoint(b.mnt); err == nil && ok {
+		if _, serr := os.Stat(filepath.Join(b.mnt, ".")); serr == nil {
+			return nil // a live mount from an earlier Open: reuse it
+		}
+	}
+	// A dead FUSE mount ("transport endpoint is not connected") is cleared first.
+	if _, err := os.Stat(b.mnt); err != nil && mountutils.IsCorruptedMnt(err) {
+		_ = b.mounter.Unmount(b.mnt)
+	}
+	logFile := filepath.Join(os.TempDir(), "subvolkit-cli-"+filepath.Base(b.mnt)+".log")
+	mopts := []string{"log-file=" + logFile}
+	if len(b.opts.Servers) > 1 {
+		mopts = append(mopts, "backup-volfile-servers="+strings.Join(b.opts.Servers[1:], ":"))
+	}
+	mopts = append(mopts, b.opts.MountOptions...)
+	src := b.opts.Servers[0] + ":/" + b.opts.Volume
+	if err := ctx.Err(); err != nil {
+		return subvolkit.E(subvolkit.Canceled, "mount volume", "", err)
+	}
+	if err := b.mounter.Mount(src, b.mnt, "glusterfs", mopts); err != nil {
+		return subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
+	}
+	// mount.glusterfs answers 0 even when the client dies right after:
+	// believe the mount table only.
+	if ok, err := b.mounter.IsMountPoint(b.mnt); err != nil || !ok {
+		return subvolkit.Errorf(subvolkit.Unavailable, "mount volume", "",
+			"mounting %s on %s reported success but nothing is mounted (see %s)", src, b.mnt, logFile)
+	}
+	if _, err := os.Stat(b.mnt); err != nil {
+		_ = b.mounter.Unmount(b.mnt)
+		return subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
+	}
+	b.mounted = true
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(b.mnt, &st); err == nil {
+		b.capacity = int64(st.Blocks) * int64(st.Bsize)
+	}
+	return nil
+}
+
+// prepareMeta makes the backend's directory and finishes deletions a crash
+// interrupted.
+func (b *Backend) prepareMeta(ctx context.Context) error {
+	for _, d := range []string{metaDir, metaDir + "/trash", metaDir + "/archive"} {
+		if err := os.Mkdir(filepath.Join(b.mnt, d), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return subvolkit.E(subvolkit.Unavailable, "prepare", "", err)
+		}
+	}
+	b.locker = nameLocker{path: filepath.Join(b.mnt, metaDir, "locks")}
+	trash := filepath.Join(b.mnt, metaDir, "trash")
+	entries, _ := os.ReadDir(trash)
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			break
+		}
+		_ = os.RemoveAll(filepath.Join(trash, e.Name()))
+	}
+	return nil
+}
+
+// As exposes *Backend itself (for MountPath) and the Runner: As(&r) with r
+// a Runner or *Backend.
+func (b *Backend) As(i any) bool {
+	switch p := i.(type) {
+	case **Backend:
+		*p = b
+		return true
+	case *Runner:
+		*p = b.opts.Runner
+		return true
+	}
+	return false
+}
+
+// MountPath returns where the backend mounted the volume.
+func (b *Backend) MountPath() string { return b.mnt }
+
+// Close unmounts the backend's mount of the volume if Open made it.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.mounted {
+		if err := b.mounter.Unmount(b.mnt); err != nil {
+			return subvolkit.E(subvolkit.Unknown, "close", "", err)
+		}
+		_ = os.Remove(b.mnt)
+	}
+	return nil
+}
+
+// begin checks the backend is open and takes the cluster-wide lock of name.
+func (b *Backend) begin(ctx context.Context, op, name string) (func(), error) {
+	b.mu.RLock()
+	closed := b.closed
+	b.mu.RUnlock()
+	if closed {
+		return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "backend is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
+	}
+	if err := naming.ValidateSubvolName(name); err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	unlock, err := b.locker.lock(ctx, name)
+	if err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	return unlock, nil
+}
+
+func (b *Backend) dir(name string) string { return filepath.Join(b.mnt, name) }
+
+func volPath(name string) string { return "/" + name }
+
+func (b *Backend) subvol(name string, m *marker, st *syscall.Stat_t) *backend.Subvol {
+	sv := &backend.Subvol{
+		Name: name, ID: volPath(name), SizeBytes: m.Size,
+		Servers: append([]string(nil), b.opts.Servers...),
+		Volume:  b.opts.Volume, Path: volPath(name), Source: m.Source,
+		UID: -1, GID: -1, Created: m.Created, Labels: m.Labels,
+	}
+	if st != nil {
+		sv.UID, sv.GID, sv.Mode = int(st.Uid), int(st.Gid), st.Mode&0o7777
+	}
+	return sv
+}
+
+// inspect reads name's directory and marker. It returns (nil, nil, nil) if
+// nothing is there.
+func (b *Backend) inspect(name string) (*marker, *syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(b.dir(name), &st); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, nil, nil
+		}
+		return nil, nil, subvolkit.E(subvolkit.Unavailable, "", name, &pathErr{"lstat", b.dir(name), err})
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return nil, &st, errNoMarker
+	}
+	m, err := readMarker(b.dir(name))
+	if err != nil {
+		return nil, &st, err
+	}
+	return m, &st, nil
+}
+
+// Create implements backend.Backend: mkdir, owner marker (state creating),
+// ownership, quota limit-usage, read the limit back, marker ready. Any
+// failure removes what was made; a crash leaves a "creating" directory that
+// the next Create or Delete of the name removes.
+func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*backend.Subvol, error) {
+	const op = "create"
+	if err := b.checkCreate(op, req.Name, req.SizeBytes, req.Parameters); err != nil {
+		return nil, err
+	}
+	unlock, err := b.begin(ctx, op, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := b.clearStale(ctx, op, req.Name); err != nil {
+		return nil, err
+	}
+	m := &marker{State: stateCreating, Name: req.Name, Size: req.SizeBytes, Created: time.Now().UTC(), Labels: req.Labels}
+	sv, err := b.make(ctx, op, req.Name, m, req.Owner, nil)
+	if err != nil {
+		return nil, err
+	}
+	b.log.DebugContext(ctx, "created", "name", req.Name, "size", req.SizeBytes)
+	return sv, nil
+}
+
+func (b *Backend) checkCreate(op, name string, size int64, params map[string]string) error {
+	if size <= 0 {
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", size)
+	}
+	if b.capacity > 0 && size > b.capacity {
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size %s is larger than volume %s (%s)",
+			quota.HumanSize(size), b.opts.Volume, quota.HumanSize(b.capacity))
+	}
+	for k := range params {
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "the cli backend takes no per-subvolume parameters (got %q)", k)
+	}
+	return nil
+}
+
+// clearStale makes way for a new subvolume called name: AlreadyExists if
+// one is there (ours and live, or not ours), and the removal of a leftover
+// of ours that a crash or failure left half-made or half-deleted.
+func (b *Backend) clearStale(ctx context.Context, op, name string) error {
+	m, _, err := b.inspect(name)
+	switch {
+	case err == nil && m == nil:
+		return nil
+	case errors.Is(err, errNoMarker):
+		return subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "%s exists on volume %s and is not managed by subvolkit", volPath(name), b.opts.Volume)
+	case err != nil:
+		return subvolkit.WithOp(op, name, err)
+	}
+	switch m.State {
+	case stateCreating, stateDeleting:
+		// Under the cluster-wide name lock, so nobody is working on it.
+		b.log.InfoContext(ctx, "removing a half-made or half-deleted subvolume", "name", name, "state", m.State)
+		if err := b.destroy(ctx, name); err != nil {
+			return subvolkit.WithOp(op, name, err)
+		}
+		return nil
+	case stateRetained:
+		return subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "a retained subvolume holds the name (delete it with the delete policy to reuse the name)")
+	}
+	return subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "subvolume exists (size %s)", quota.HumanSize(m.Size))
+}
+
+// make creates name's directory, fills it (fill may be nil), sets its limit
+// and marks it ready; on failure it removes everything it made.
+func (b *Backend) make(ctx context.Context, op, name string, m *marker, owner *backend.Ownership,
+	fill func(ctx context.Context, dir string) error) (_ *backend.Subvol, err error) {
+	dir := b.dir(name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "%s appeared concurrently", volPath(name))
+		}
+		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Clean up even when ctx is cancelled: nothing half-made stays.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if derr := b.destroy(cctx, name); derr != nil {
+			err = errors.Join(err, fmt.Errorf("cleaning up %s: %w", volPath(name), derr))
+		}
+	}()
+	if err := writeMarker(dir, m); err != nil {
+		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+	}
+	if fill != nil {
+		if err := fill(ctx, dir); err != nil {
+			return nil, subvolkit.E(subvolkit.Unknown, op, name, err)
+		}
+	}
+	if err := applyOwner(dir, owner); err != nil {
+		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+	}
+	if err := b.setLimit(ctx, name, m.Size); err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	m.State = stateReady
+	if err := writeMarker(dir, m); err != nil {
+		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+	}
+	return b.subvol(name, m, &st), nil
+}
+
+func applyOwner(dir string, o *backend.Ownership) error {
+	mode := uint32(0o755)
+	if o != nil {
+		if o.UID >= 0 || o.GID >= 0 {
+			if err := os.Chown(dir, o.UID, o.GID); err != nil {
+				return err
+			}
+		}
+		if o.Mode != 0 {
+			mode = o.Mode & 0o7777
+		}
+	}
+	if err := syscall.Chmod(dir, mode); err != nil { // after chown, which clears setgid
+		return &pathErr{"chmod", dir, err}
+	}
+	return nil
+}
+
+// setLimit sets name's hard limit and reads it back.
+func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
+	if err := b.g.limitUsage(ctx, volPath(name), size); err != nil {
+		return err
+	}
+	got, err := b.g.listLimit(ctx, volPath(name))
+	if err != nil {
+		return fmt.Errorf("reading the limit back: %w", err)
+	}
+	if got.Hard != size {
+		return subvolkit.Errorf(subvolkit.Internal, "", name, "limit read back as %d bytes, set %d", got.Hard, size)
+	}
+	return nil
+}
+
+// destroy removes name's limit and data. The caller holds name's lock and
+// has checked that the directory is ours.
+func (b *Backend) destroy(ctx context.Context, name string) error {
+	dir := b.dir(name)
+	if m, err := readMarker(dir); err == nil && m.State != stateDeleting {
+		m.State = stateDeleting
+		if err := writeMarker(dir, m); err != nil {
+			return err
+		}
+	}
+	// Limit first: a limit left on a removed path makes `quota list`
+	// print nothing at all, hiding every other limit.
+	if err := b.g.removeLimit(ctx, volPath(name)); err != nil && subvolkit.KindOf(err) != subvolkit.NotFound {
+		return err
+	}
+	// Rename out of the namespace (atomic, frees the name at once), then
+	// remove; a crash in between leaves only trash, cleared at Open.
+	trash := filepath.Join(b.mnt, metaDir, "trash", fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
+	if err := os.Rename(dir, trash); err != nil {
+		return subvolkit.E(subvolkit.Unavailable, "", name, err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		b.log.WarnContext(ctx, "trash left behind", "path", trash, "err", err)
+	}
+	return nil
+}
+
+// Get implements backend.Backend.
+func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error) {
+	const op = "get"
+	if err := b.checkOpen(ctx, op, name); err != nil {
+		return nil, err
+	}
+	m, st, err := b.inspect(name)
+	if err != nil {
+		if errors.Is(err, errNoMarker) {
+			return nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "%s is not a subvolkit subvolume", volPath(name))
+		}
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	if m == nil || m.State != stateReady {
+		return nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "no subvolume %q on volume %s", name, b.opts.Volume)
+	}
+	return b.subvol(name, m, st), nil
+}
+
+func (b *Backend) checkOpen(ctx context.Context, op, name string) error {
+	b.mu.RLock()
+	closed := b.closed
+	b.mu.RUnlock()
+	if closed {
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "backend is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return subvolkit.E(subvolkit.Canceled, op, name, err)
+	}
+	if name != "" {
+		if err := naming.ValidateSubvolName(name); err != nil {
+			return subvolkit.WithOp(op, name, err)
+		}
+	}
+	return nil
+}
+
+// Delete implements backend.Backend. It refuses (FailedPrecondition) to
+// touch a directory without the owner marker.
+func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteOptions) error {
+	const op = "delete"
+	if opts == nil {
+		opts = &backend.DeleteOptions{}
+	}
+	unlock, err := b.begin(ctx, op, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m, _, err := b.inspect(name)
+	switch {
+	case errors.Is(err, errNoMarker):
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+			"%s on volume %s has no subvolkit owner marker; refusing to remove it", volPath(name), b.opts.Volume)
+	case err != nil:
+		return subvolkit.WithOp(op, name, err)
+	case m == nil:
+		return subvolkit.Errorf(subvolkit.NotFound, op, name, "no subvolume %q on volume %s", name, b.opts.Volume)
+	}
+	switch opts.Policy {
+	case backend.DeletePolicyRetain:
+		if m.State == stateRetained {
+			return subvolkit.Errorf(subvolkit.NotFound, op, name, "subvolume %q was already retained", name)
+		}
+		m.State = stateRetained
+		if err := writeMarker(b.dir(name), m); err != nil {
+			return subvolkit.E(subvolkit.Unavailable, op, name, err)
+		}
+		return nil
+	case backend.DeletePolicyArchive:
+		if err := b.g.removeLimit(ctx, volPath(name)); err != nil && subvolkit.KindOf(err) != subvolkit.NotFound {
+			return subvolkit.WithOp(op, name, err)
+		}
+		m.State = stateArchived
+		if err := writeMarker(b.dir(name), m); err != nil {
+			return subvolkit.E(subvolkit.Unavailable, op, name, err)
+		}
+		dst := filepath.Join(b.mnt, metaDir, "archive", fmt.Sprintf("%s-%s", name, time.Now().UTC().Format("20060102T150405.000000000Z")))
+		if err := os.Rename(b.dir(name), dst); err != nil {
+			return subvolkit.E(subvolkit.Unavailable, op, name, err)
+		}
+		return nil
+	}
+	if err := b.destroy(ctx, name); err != nil {
+		return subvolkit.WithOp(op, name, err)
+	}
+	return nil
+}
+
+// List implements backend.Backend: the ready subvolumes at the volume's
+// root, read from their markers (no CLI call).
+func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
+	const op = "list"
+	if opts == nil {
+		opts = &backend.ListOptions{}
+	}
+	if err := b.checkOpen(ctx, op, ""); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(b.mnt)
+	if err != nil {
+		return nil, subvolkit.E(subvolkit.Unavailable, op, "", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && naming.ValidateSubvolName(e.Name()) == nil && e.Name() > opts.PageToken {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	page := &backend.ListPage{}
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, subvolkit.E(subvolkit.Canceled, op, "", err)
+		}
+		m, st, err := b.inspect(n)
+		if err != nil || m == nil || m.State != stateReady {
+			continue
+		}
+		if opts.MaxResults > 0 && len(page.Subvols) == opts.MaxResults {
+			page.NextPageToken = page.Subvols[len(page.Subvols)-1].Name
+			break
+		}
+		page.Subvols = append(page.Subvols, b.subvol(n, m, st))
+	}
+	return page, nil
+}
+
+// Resize implements backend.Resizer: it sets the new absolute limit and reads
+// it back. Shrinking below the space in use is FailedPrecondition.
+func (b *Backend) Resize(ctx context.Context, name string, size int64) (*backend.Subvol, error) {
+	const op = "resize"
+	if err := b.checkCreate(op, name, size, nil); err != nil {
+		return nil, err
+	}
+	unlock, err := b.begin(ctx, op, name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m, st, err := b.ready(op, name)
+	if err != nil {
+		return nil, err
+	}
+	if size == m.Size {
+		return b.subvol(name, m, st), nil
+	}
+	if size < m.Size {
+		cur, err := b.g.listLimit(ctx, volPath(name))
+		if err != nil {
+			return nil, subvolkit.WithOp(op, name, err)
+		}
+		if cur.Used > size {
+			return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "cannot shrink to %s: %s in use",
+				quota.HumanSize(size), quota.HumanSize(cur.Used))
+		}
+	}
+	if err := b.setLimit(ctx, name, size); err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	m.Size = size
+	if err := writeMarker(b.dir(name), m); err != nil {
+		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+	}
+	return b.subvol(name, m, st), nil
+}
+
+func (b *Backend) ready(op, name string) (*marker, *syscall.Stat_t, error) {
+	m, st, err := b.inspect(name)
+	if errors.Is(err, errNoMarker) || (err == nil && (m == nil || m.State != stateReady)) {
+		return nil, nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "no subvolume %q on volume %s", name, b.opts.Volume)
+	}
+	if err != nil {
+		return nil, nil, subvolkit.WithOp(op, name, err)
+	}
+	return m, st, nil
+}
+
+// Usage implements backend.UsageReader from `quota list <path>`.
+func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) {
+	const op = "usage"
+	if err := b.checkOpen(ctx, op, name); err != nil {
+		return nil, err
+	}
+	if _, _, err := b.ready(op, name); err != nil {
+		return nil, err
+	}
+	l, err := b.g.listLimit(ctx, volPath(name))
+	if err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	u := quota.NewUsage(l.Hard, l.Used)
+	return &u, nil
+}
+
+// Clone implements backend.Cloner: a new directory filled with a copy of the
+// source's tree (ownership, modes, times, symlinks and xattrs kept), then
+// the limit. The source's own owner and mode are kept unless req.Owner says
+// otherwise.
+func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backend.Subvol, error) {
+	const op = "clone"
+	if err := b.checkOpen(ctx, op, req.Source); err != nil {
+		return nil, err
+	}
+	unlockDst, err := b.begin(ctx, op, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockDst()
+	srcM, srcSt, err := b.ready(op, req.Source)
+	if err != nil {
+		return nil, err
+	}
+	size := req.SizeBytes
+	if size == 0 {
+		size = srcM.Size
+	}
+	if size < srcM.Size {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, req.Name, "size %s is smaller than the source %q (%s)",
+			quota.HumanSize(size), req.Source, quota.HumanSize(srcM.Size))
+	}
+	if err := b.checkCreate(op, req.Name, size, req.Parameters); err != nil {
+		return nil, err
+	}
+	if err := b.clearStale(ctx, op, req.Name); err != nil {
+		return nil, err
+	}
+	owner := req.Owner
+	if owner == nil {
+		owner = &backend.Ownership{UID: int(srcSt.Uid), GID: int(srcSt.Gid), Mode: srcSt.Mode & 0o7777}
+	}
+	m := &marker{State: stateCreating, Name: req.Name, Size: size, Source: req.Source, Created: time.Now().UTC(), Labels: req.Labels}
+	src := b.dir(req.Source)
+	return b.make(ctx, op, req.Name, m, owner, func(ctx context.Context, dir string) error {
+		return copyTree(ctx, src, dir)
+	})
+}
+
+// Ping implements backend.Pinger: the volume must answer `volume info` and be
+// started, and the backend's mount must be alive.
+func (b *Backend) Ping(ctx context.Context) error {
+	const op = "ping"
+	if err := b.checkOpen(ctx, op, ""); err != nil {
+		return err
+	}
+	info, err := b.g.volumeInfo(ctx)
+	if err != nil {
+		return subvolkit.WithOp(op, "", err)
+	}
+	if info.StatusStr != "Started" {
+		return subvolkit.Errorf(subvolkit.Unavailable, op, "", "volume %s is %s", b.opts.Volume, info.StatusStr)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(b.mnt, &st); err != nil {
+		return subvolkit.E(subvolkit.Unavailable, op, "", &pathErr{"statfs", b.mnt, err})
+	}
+	return nil
+}

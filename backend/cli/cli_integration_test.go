@@ -1,0 +1,445 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/backend/cli"
+	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
+)
+
+// env is one real single-node GlusterFS cluster with a cli backend on it.
+type env struct {
+	c    *glustertest.Cluster
+	b    *cli.Backend
+	pool *subvol.Pool
+	root string // a FUSE mount of the whole volume, for looking behind the backend
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c := glustertest.StartT(t, &glustertest.Options{Nodes: 1})
+	e := &env{c: c}
+	e.b = openBackend(t, c, nil)
+	e.pool = subvol.NewPool(e.b, nil)
+	e.root = c.MountT(t, "")
+	return e
+}
+
+func openBackend(t *testing.T, c *glustertest.Cluster, r cli.Runner) *cli.Backend {
+	t.Helper()
+	if r == nil {
+		r = c.Runner(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := cli.Open(ctx, &cli.Options{
+		Volume: c.Volume(), Servers: c.Servers(), Runner: r,
+		MountDir: filepath.Join(t.TempDir(), "mnt"), StrictQuota: true,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, b.Close()) })
+	return b
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// limits returns path -> hard limit from `quota list --xml` on the volume.
+func (e *env) limits(t *testing.T) map[string]string {
+	t.Helper()
+	out, err := e.c.Gluster(ctxT(t), "--xml", "volume", "quota", e.c.Volume(), "list")
+	require.NoError(t, err, out)
+	m := map[string]string{}
+	for _, blk := range strings.Split(out, "<limit>")[1:] {
+		path := between(blk, "<path>", "</path>")
+		m[path] = between(blk, "<hard_limit>", "</hard_limit>")
+	}
+	return m
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(a):]
+	if j := strings.Index(s, b); j >= 0 {
+		return s[:j]
+	}
+	return s
+}
+
+// state is what the volume holds: top-level entries and quota limits.
+func (e *env) state(t *testing.T) string {
+	t.Helper()
+	ents, err := os.ReadDir(e.root)
+	require.NoError(t, err)
+	var names []string
+	for _, d := range ents {
+		names = append(names, d.Name())
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("entries=%v limits=%v", names, e.limits(t))
+}
+
+func TestPoolEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+
+	sv, err := e.pool.Allocate(ctx, "e2e", 5*quota.MiB, &subvol.AllocateOptions{
+		Owner: &backend.Ownership{UID: 1000, GID: 2000, Mode: 0o2775},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(5*quota.MiB), sv.SizeBytes)
+	assert.Equal(t, "/e2e", sv.Path)
+	assert.Equal(t, e.c.Volume(), sv.Volume)
+	assert.Equal(t, e.c.Servers(), sv.Servers)
+	assert.Equal(t, "5242880", e.limits(t)["/e2e"], "limit set on the volume")
+
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(filepath.Join(e.root, "e2e"), &st))
+	assert.Equal(t, uint32(1000), st.Uid)
+	assert.Equal(t, uint32(2000), st.Gid)
+	assert.Equal(t, uint32(0o2775), st.Mode&0o7777)
+
+	got, err := e.pool.Get(ctx, "e2e")
+	require.NoError(t, err)
+	assert.Equal(t, sv.ID, got.ID)
+	all, err := e.pool.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	assert.Equal(t, "e2e", all[0].Name)
+
+	// Deep-mount the subvolume: df reports the quota, writes stop at it.
+	mnt := e.c.MountT(t, sv.Path)
+	assert.Equal(t, int64(5*quota.MiB), statfsSize(t, mnt), "df inside the deep mount shows the limit")
+	written, werr := fillUntilError(t, filepath.Join(mnt, "fill"), 20*quota.MiB)
+	require.Error(t, werr, "writing 20 MiB into a 5 MiB subvolume must fail")
+	assert.True(t, errors.Is(werr, syscall.EDQUOT), "want EDQUOT, got %v", werr)
+	// Gluster lets writes in flight overshoot a little (write-behind):
+	// measured up to about 2 MiB with strict quota; bound it at 4 MiB.
+	assert.LessOrEqual(t, written, int64(9*quota.MiB), "overshoot bounded")
+	assert.GreaterOrEqual(t, written, int64(3*quota.MiB), "the limit is not hit early")
+	t.Logf("wrote %d bytes into a 5 MiB subvolume before EDQUOT (overshoot %d)", written, written-5*quota.MiB)
+	require.NoError(t, os.Remove(filepath.Join(mnt, "fill")))
+
+	// Usage reflects what is there (poll: the marker accounts asynchronously).
+	require.NoError(t, os.WriteFile(filepath.Join(mnt, "one-mib"), bytes.Repeat([]byte{7}, int(quota.MiB)), 0o644))
+	var us *quota.Usage
+	require.Eventually(t, func() bool {
+		us, err = e.pool.Usage(ctx, "e2e")
+		return err == nil && us.Used >= quota.MiB && us.Used < 2*quota.MiB
+	}, 30*time.Second, 200*time.Millisecond, "usage shows 1 MiB used: %+v %v", us, err)
+	assert.Equal(t, int64(5*quota.MiB), us.Limit)
+	assert.Equal(t, us.Limit-us.Used, us.Available)
+
+	// Resize: the new limit is in quota list and in df.
+	sv, err = e.pool.Resize(ctx, "e2e", 12*quota.MiB)
+	require.NoError(t, err)
+	assert.Equal(t, int64(12*quota.MiB), sv.SizeBytes)
+	assert.Equal(t, "12582912", e.limits(t)["/e2e"])
+	require.Eventually(t, func() bool { return statfsSize(t, mnt) == 12*quota.MiB }, 20*time.Second, 100*time.Millisecond)
+	// Shrinking below what is used is refused and changes nothing.
+	_, err = e.pool.Resize(ctx, "e2e", 512*quota.KiB)
+	assert.Equal(t, subvolkit.FailedPrecondition, subvolkit.KindOf(err), "%v", err)
+	assert.Equal(t, "12582912", e.limits(t)["/e2e"])
+
+	// Clone keeps content, ownership, modes, symlinks and xattrs.
+	require.NoError(t, os.Mkdir(filepath.Join(mnt, "d"), 0o750))
+	require.NoError(t, os.WriteFile(filepath.Join(mnt, "d", "f"), []byte("hello"), 0o640))
+	require.NoError(t, os.Chown(filepath.Join(mnt, "d", "f"), 1234, 5678))
+	require.NoError(t, os.Symlink("d/f", filepath.Join(mnt, "link")))
+	require.NoError(t, syscall.Setxattr(filepath.Join(mnt, "d", "f"), "user.color", []byte("blue"), 0))
+	cl, err := e.pool.Clone(ctx, "e2e", "e2e-clone", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "e2e", cl.Source)
+	assert.Equal(t, int64(12*quota.MiB), cl.SizeBytes, "a clone takes the source's size by default")
+	assert.Equal(t, "12582912", e.limits(t)["/e2e-clone"])
+	cdir := filepath.Join(e.root, "e2e-clone")
+	b, err := os.ReadFile(filepath.Join(cdir, "d", "f"))
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(b))
+	b, err = os.ReadFile(filepath.Join(cdir, "one-mib"))
+	require.NoError(t, err)
+	assert.Equal(t, bytes.Repeat([]byte{7}, int(quota.MiB)), b)
+	require.NoError(t, syscall.Lstat(filepath.Join(cdir, "d", "f"), &st))
+	assert.Equal(t, [3]uint32{1234, 5678, 0o640}, [3]uint32{st.Uid, st.Gid, st.Mode & 0o7777})
+	var srcSt syscall.Stat_t
+	require.NoError(t, syscall.Lstat(filepath.Join(mnt, "d"), &srcSt))
+	assert.Equal(t, uint32(0o2750), srcSt.Mode&0o7777, "mkdir in a setgid directory inherits setgid")
+	require.NoError(t, syscall.Lstat(filepath.Join(cdir, "d"), &st))
+	assert.Equal(t, srcSt.Mode&0o7777, st.Mode&0o7777)
+	require.NoError(t, syscall.Lstat(cdir, &st))
+	assert.Equal(t, [3]uint32{1000, 2000, 0o2775}, [3]uint32{st.Uid, st.Gid, st.Mode & 0o7777}, "clone root keeps the source's owner")
+	link, err := os.Readlink(filepath.Join(cdir, "link"))
+	require.NoError(t, err)
+	assert.Equal(t, "d/f", link)
+	xv := make([]byte, 16)
+	n, err := syscall.Getxattr(filepath.Join(cdir, "d", "f"), "user.color", xv)
+	require.NoError(t, err)
+	assert.Equal(t, "blue", string(xv[:n]))
+	// The clone is idempotent too.
+	again, err := e.pool.Clone(ctx, "e2e", "e2e-clone", nil)
+	require.NoError(t, err)
+	assert.Equal(t, cl.ID, again.ID)
+
+	// Delete: the limit goes first, then the directory; archive keeps data.
+	require.NoError(t, e.pool.Delete(ctx, "e2e-clone", nil))
+	assertGone(t, cdir)
+	require.NoError(t, e.pool.Delete(ctx, "e2e", &subvol.DeleteOptions{Policy: backend.DeletePolicyArchive}))
+	lims := e.limits(t)
+	assert.NotContains(t, lims, "/e2e")
+	assert.NotContains(t, lims, "/e2e-clone")
+	_, err = e.pool.Get(ctx, "e2e")
+	assert.True(t, errors.Is(err, subvolkit.ErrNotFound), "%v", err)
+	archived, _ := filepath.Glob(filepath.Join(e.root, ".subvolkit", "archive", "e2e-*", "d", "f"))
+	assert.Len(t, archived, 1, "archive keeps the data")
+	// Deleting again succeeds (idempotent).
+	require.NoError(t, e.pool.Delete(ctx, "e2e", nil))
+}
+
+// assertGone waits until path disappears from a second FUSE mount, whose
+// dentry cache may show a removed entry for up to a second.
+func assertGone(t *testing.T, path string) {
+	t.Helper()
+	assert.Eventually(t, func() bool {
+		_, err := os.Stat(path)
+		return os.IsNotExist(err)
+	}, 10*time.Second, 50*time.Millisecond, "%s still exists", path)
+}
+
+func statfsSize(t *testing.T, path string) int64 {
+	t.Helper()
+	var s syscall.Statfs_t
+	require.NoError(t, syscall.Statfs(path, &s))
+	return int64(s.Blocks) * int64(s.Bsize)
+}
+
+// fillUntilError writes 256 KiB blocks with fsync until an error or max.
+func fillUntilError(t *testing.T, path string, max int64) (int64, error) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	buf := bytes.Repeat([]byte{0xab}, 256*1024)
+	var n int64
+	for n < max {
+		w, err := f.Write(buf)
+		n += int64(w)
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			f.Close()
+			return n, err
+		}
+	}
+	return n, f.Close()
+}
+
+func TestConcurrentAllocate(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+
+	t.Run("DistinctNames", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make([]error, 16)
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				_, errs[i] = e.pool.Allocate(ctx, fmt.Sprintf("par-%02d", i), int64(i+1)*quota.MiB, nil)
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			assert.NoError(t, err, "allocate %d", i)
+		}
+		lims := e.limits(t)
+		for i := range errs {
+			assert.Equal(t, fmt.Sprint(int64(i+1)*quota.MiB), lims[fmt.Sprintf("/par-%02d", i)])
+		}
+	})
+
+	t.Run("SameNameTwoBackends", func(t *testing.T) {
+		// Two backends with their own mounts stand for two processes.
+		other := subvol.NewPool(openBackend(t, e.c, nil), nil)
+		pools := []*subvol.Pool{e.pool, other}
+		var wg sync.WaitGroup
+		ids := make([]string, 8)
+		errs := make([]error, 8)
+		for i := range ids {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				sv, err := pools[i%2].Allocate(ctx, "same", 3*quota.MiB, nil)
+				errs[i] = err
+				if err == nil {
+					ids[i] = sv.ID
+				}
+			}(i)
+		}
+		wg.Wait()
+		for i := range ids {
+			require.NoError(t, errs[i], "allocate %d", i)
+			assert.Equal(t, ids[0], ids[i])
+		}
+		matches, _ := filepath.Glob(filepath.Join(e.root, "same*"))
+		assert.Len(t, matches, 1)
+		assert.Equal(t, "3145728", e.limits(t)["/same"])
+		// A bigger size for the same name is a conflict.
+		_, err := e.pool.Allocate(ctx, "same", 4*quota.MiB, nil)
+		assert.True(t, errors.Is(err, subvolkit.ErrAlreadyExists), "%v", err)
+	})
+}
+
+func TestBadInputCreatesNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	_, err := e.pool.Allocate(ctx, "keep", quota.MiB, nil)
+	require.NoError(t, err)
+	before := e.state(t)
+	cases := []struct {
+		name string
+		size int64
+		kind subvolkit.Kind
+	}{
+		{"..", quota.MiB, subvolkit.InvalidArgument},
+		{"../etc", quota.MiB, subvolkit.InvalidArgument},
+		{"a/b", quota.MiB, subvolkit.InvalidArgument},
+		{"", quota.MiB, subvolkit.InvalidArgument},
+		{"nul\x00x", quota.MiB, subvolkit.InvalidArgument},
+		{".hidden", quota.MiB, subvolkit.InvalidArgument},
+		{strings.Repeat("x", 200), quota.MiB, subvolkit.InvalidArgument},
+		{"zero", 0, subvolkit.InvalidArgument},
+		{"negative", -1, subvolkit.InvalidArgument},
+		{"huge", 1 << 60, subvolkit.InvalidArgument},
+	}
+	for _, c := range cases {
+		_, err := e.pool.Allocate(ctx, c.name, c.size, nil)
+		assert.Equal(t, c.kind, subvolkit.KindOf(err), "allocate(%q, %d): %v", c.name, c.size, err)
+	}
+	for _, s := range []string{"", "abc", "-1Gi", "10XB"} {
+		_, err := quota.ParseSize(s)
+		assert.True(t, s == "" || errors.Is(err, subvolkit.ErrInvalidArgument), "ParseSize(%q): %v", s, err)
+	}
+	_, err = e.pool.Resize(ctx, "keep", 1<<60)
+	assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%v", err)
+	_, err = e.pool.Clone(ctx, "keep", "../x", nil)
+	assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%v", err)
+	_, err = e.pool.Clone(ctx, "keep", "smaller", &subvol.CloneOptions{SizeBytes: quota.KiB})
+	assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%v", err)
+	_, err = e.pool.Clone(ctx, "missing", "c", nil)
+	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "%v", err)
+	assert.Equal(t, before, e.state(t), "bad input changed the volume")
+}
+
+// cancelRunner cancels a context when it sees a CLI call matching match,
+// either before running it or after.
+type cancelRunner struct {
+	inner  cli.Runner
+	match  string
+	after  bool
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (r *cancelRunner) Run(ctx context.Context, args ...string) ([]byte, []byte, error) {
+	hit := strings.Contains(strings.Join(args, " "), r.match)
+	if hit && !r.after {
+		r.once.Do(r.cancel)
+	}
+	out, errOut, err := r.inner.Run(ctx, args...)
+	if hit && r.after {
+		r.once.Do(r.cancel)
+	}
+	return out, errOut, err
+}
+
+func TestCancelMidAllocateLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		match string
+		after bool
+	}{
+		{"limit-usage", false}, // cancelled before the limit is set
+		{"limit-usage", true},  // cancelled after the limit is set
+		{" list ", false},      // cancelled before the read-back
+	} {
+		t.Run(fmt.Sprintf("%s-after-%v", strings.TrimSpace(c.match), c.after), func(t *testing.T) {
+			before := e.state(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := &cancelRunner{inner: e.c.Runner(1), match: c.match, after: c.after, cancel: cancel}
+			pool := subvol.NewPool(openBackend(t, e.c, r), nil)
+			_, err := pool.Allocate(ctx, "cancelled", 2*quota.MiB, nil)
+			require.Error(t, err)
+			assert.Equal(t, subvolkit.Canceled, subvolkit.KindOf(err), "%v", err)
+			assert.Equal(t, before, e.state(t), "a cancelled allocate left something behind")
+		})
+	}
+}
+
+func TestOwnerMarkerAndRecovery(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+
+	// A directory we did not make is never removed or handed out.
+	require.NoError(t, os.Mkdir(filepath.Join(e.root, "foreign"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(e.root, "foreign", "precious"), []byte("x"), 0o644))
+	err := e.pool.Delete(ctx, "foreign", nil)
+	assert.Equal(t, subvolkit.FailedPrecondition, subvolkit.KindOf(err), "%v", err)
+	_, err = e.pool.Allocate(ctx, "foreign", quota.MiB, nil)
+	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(err), "%v", err)
+	_, err = os.Stat(filepath.Join(e.root, "foreign", "precious"))
+	assert.NoError(t, err, "foreign data kept")
+
+	// A half-made subvolume (crash after mkdir, marker and limit, before
+	// "ready") is invisible, and the next Allocate replaces it.
+	half := filepath.Join(e.root, "half")
+	require.NoError(t, os.Mkdir(half, 0o700))
+	require.NoError(t, syscall.Setxattr(half, "trusted.subvolkit.v1", []byte(`{"state":"creating","name":"half","size":1048576}`), 0))
+	out, err := e.c.Gluster(ctx, "volume", "quota", e.c.Volume(), "limit-usage", "/half", "1048576")
+	require.NoError(t, err, out)
+	_, err = e.pool.Get(ctx, "half")
+	assert.True(t, errors.Is(err, subvolkit.ErrNotFound), "%v", err)
+	sv, err := e.pool.Allocate(ctx, "half", 3*quota.MiB, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3*quota.MiB), sv.SizeBytes)
+	assert.Equal(t, "3145728", e.limits(t)["/half"])
+
+	// Retain keeps data and limit but frees nothing; the name stays taken.
+	require.NoError(t, os.WriteFile(filepath.Join(half, "data"), []byte("keep me"), 0o644))
+	require.NoError(t, e.pool.Delete(ctx, "half", &subvol.DeleteOptions{Policy: backend.DeletePolicyRetain}))
+	_, err = e.pool.Get(ctx, "half")
+	assert.True(t, errors.Is(err, subvolkit.ErrNotFound), "%v", err)
+	b, err := os.ReadFile(filepath.Join(half, "data"))
+	require.NoError(t, err)
+	assert.Equal(t, "keep me", string(b))
+	_, err = e.pool.Allocate(ctx, "half", 3*quota.MiB, nil)
+	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(err), "%v", err)
+	// An explicit delete removes a retained subvolume, limit first.
+	require.NoError(t, e.b.Delete(ctx, "half", nil))
+	assert.NotContains(t, e.limits(t), "/half")
+	assertGone(t, half)
+}
