@@ -1,0 +1,16 @@
+module github.com/subvolkit/subvolkit/examples
+
+go 1.24
+
+require github.com/subvolkit/subvolkit v0.0.0
+
+require (
+	github.com/go-logr/logr v1.4.3 // indirect
+	github.com/moby/sys/mountinfo v0.7.2 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	k8s.io/klog/v2 v2.140.0 // indirect
+	k8s.io/mount-utils v0.37.2 // indirect
+	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
+)
+
+replace github.com/subvolkit/subvolkit => ../

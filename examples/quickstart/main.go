@@ -1,0 +1,183 @@
+// Command quickstart shows subvolkit end to end on a throwaway one-node
+// GlusterFS that it starts on this machine (in a network namespace of its
+// own, so it touches nothing else) and removes when it is done:
+//
+//	allocate -> write until EDQUOT -> resize -> clone -> usage table -> delete
+//
+// Run it as root with scripts/quickstart.sh, which installs GlusterFS first.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/backend/cli"
+	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
+)
+
+func main() {
+	size := flag.String("size", "8Mi", "size of the first subvolume")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *size); err != nil {
+		log.Fatalf("quickstart: %v", err)
+	}
+}
+
+func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
+func run(ctx context.Context, sizeArg string) error {
+	size, err := quota.ParseSize(sizeArg)
+	if err != nil {
+		return err
+	}
+	if why := glustertest.Prereqs(); why != "" {
+		return fmt.Errorf("cannot start GlusterFS here: %s", why)
+	}
+
+	step("starting a throwaway one-node GlusterFS 10 (its own network namespace)")
+	t0 := time.Now()
+	cluster, err := glustertest.Start(ctx, &glustertest.Options{Nodes: 1, Volume: "demo"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("stopping GlusterFS and removing everything it made")
+		if err := cluster.Close(); err != nil {
+			log.Printf("cleanup: %v", err)
+		}
+	}()
+	fmt.Printf("    volume %q on %v, up in %.1fs\n", cluster.Volume(), cluster.Servers(), time.Since(t0).Seconds())
+
+	b, err := cli.Open(ctx, &cli.Options{
+		Volume: cluster.Volume(), Servers: cluster.Servers(), Runner: cluster.Runner(1),
+		MountDir: filepath.Join(cluster.BaseDir(), "subvolkit-mnt"), StrictQuota: true,
+	})
+	if err != nil {
+		return err
+	}
+	pool := subvol.NewPool(b, nil)
+	defer pool.Close()
+
+	step("allocate %q (%s)", "app-data", quota.HumanSize(size))
+	sv, err := pool.Allocate(ctx, "app-data", size, &subvol.AllocateOptions{
+		Owner: &backend.Ownership{UID: 1000, GID: 1000, Mode: 0o2775},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    %s:/%s%s, limit %s\n", sv.Servers[0], sv.Volume, sv.Path, quota.HumanSize(sv.SizeBytes))
+
+	step("deep-mount %s:/%s%s and write until the quota stops us", sv.Servers[0], sv.Volume, sv.Path)
+	mnt, err := cluster.Mount(ctx, sv.Path)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    df: %s\n", df(mnt))
+	n, werr := fill(filepath.Join(mnt, "big.bin"), 4*size)
+	if !errors.Is(werr, syscall.EDQUOT) {
+		return fmt.Errorf("expected EDQUOT, got %v after %d bytes", werr, n)
+	}
+	fmt.Printf("    wrote %s, then: %v\n", quota.HumanSize(n), werr)
+
+	step("resize to %s", quota.HumanSize(2*size))
+	if sv, err = pool.Resize(ctx, "app-data", 2*size); err != nil {
+		return err
+	}
+	fmt.Printf("    df: %s\n", df(mnt))
+	if err := os.WriteFile(filepath.Join(mnt, "after-resize.txt"), []byte("room again\n"), 0o644); err != nil {
+		return err
+	}
+
+	step("clone %q to %q", "app-data", "app-data-copy")
+	if _, err := pool.Clone(ctx, "app-data", "app-data-copy", nil); err != nil {
+		return err
+	}
+	if _, err := pool.Allocate(ctx, "scratch", size/2, nil); err != nil {
+		return err
+	}
+
+	step("usage")
+	if err := usageTable(ctx, pool); err != nil {
+		return err
+	}
+
+	step("delete everything")
+	if err := cluster.Unmount(mnt); err != nil {
+		return err
+	}
+	for _, name := range []string{"app-data-copy", "app-data", "scratch"} {
+		if err := pool.Delete(ctx, name, nil); err != nil {
+			return err
+		}
+	}
+	left, err := pool.List(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    %d subvolumes left\n", len(left))
+	return nil
+}
+
+func usageTable(ctx context.Context, pool *subvol.Pool) error {
+	all, err := pool.List(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "NAME\tLIMIT\tUSED\tAVAILABLE\tSOURCE\t")
+	for _, sv := range all {
+		u, err := pool.Usage(ctx, sv.Name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", sv.Name, quota.HumanSize(u.Limit), quota.HumanSize(u.Used),
+			quota.HumanSize(u.Available), sv.Source)
+	}
+	return w.Flush()
+}
+
+func df(path string) string {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(path, &s); err != nil {
+		return err.Error()
+	}
+	total := int64(s.Blocks) * int64(s.Bsize)
+	avail := int64(s.Bavail) * int64(s.Bsize)
+	return fmt.Sprintf("size %s, used %s, available %s", quota.HumanSize(total), quota.HumanSize(total-avail), quota.HumanSize(avail))
+}
+
+func fill(path string, max int64) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := bytes.Repeat([]byte("subvolkit "), 25600) // 250 KiB
+	var n int64
+	for n < max {
+		w, err := f.Write(buf)
+		n += int64(w)
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, f.Close()
+}
