@@ -93,14 +93,30 @@ func between(s, a, b string) string {
 // state is what the volume holds: top-level entries and quota limits.
 func (e *env) state(t *testing.T) string {
 	t.Helper()
-	ents, err := os.ReadDir(e.root)
+	s, err := e.stateErr(ctxT(t))
 	require.NoError(t, err)
+	return s
+}
+
+func (e *env) stateErr(ctx context.Context) (string, error) {
+	ents, err := os.ReadDir(e.root)
+	if err != nil {
+		return "", err
+	}
 	var names []string
 	for _, d := range ents {
 		names = append(names, d.Name())
 	}
 	sort.Strings(names)
-	return fmt.Sprintf("entries=%v limits=%v", names, e.limits(t))
+	out, err := e.c.Gluster(ctx, "--xml", "volume", "quota", e.c.Volume(), "list")
+	if err != nil {
+		return "", fmt.Errorf("%v: %s", err, out)
+	}
+	lims := map[string]string{}
+	for _, blk := range strings.Split(out, "<limit>")[1:] {
+		lims[between(blk, "<path>", "</path>")] = between(blk, "<hard_limit>", "</hard_limit>")
+	}
+	return fmt.Sprintf("entries=%v limits=%v", names, lims), nil
 }
 
 func TestPoolEndToEnd(t *testing.T) {
