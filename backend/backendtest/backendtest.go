@@ -1,0 +1,1077 @@
+package backendtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/naming"
+	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
+)
+
+// Harness gives the suite a backend to test and says what it can do.
+type Harness interface {
+	// MakeBackend returns a fresh, empty backend, or one whose existing
+	// subvolumes the suite can ignore (it uses unique names). The suite
+	// closes it.
+	MakeBackend(ctx context.Context, t *testing.T) (backend.Backend, error)
+	// Options describes the backend made by MakeBackend. It is called
+	// after MakeBackend.
+	Options() Options
+	// Close releases what the harness holds. It is called once per
+	// subtest, after the backend is closed.
+	Close()
+}
+
+// HarnessMaker returns a new Harness. RunConformanceTests calls it once per
+// subtest.
+type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)
+
+// Options tell the suite what to expect of a backend. The zero value
+// describes an exact-size backend without content access.
+type Options struct {
+	// SizeUnit is the backend's rounding unit: 1 (or 0) for a backend
+	// that keeps sizes exactly, quota.GiB for one that rounds up to whole
+	// GiB (heketi). The suite's sizes are multiples of it, except where a
+	// test checks the rounding itself.
+	SizeUnit int64
+	// MaxSizeBytes, if > 0, is a size above which the backend refuses a
+	// subvolume: the suite asks for MaxSizeBytes+SizeUnit and expects an
+	// error of kind InvalidArgument or QuotaExceeded. 0 skips that test.
+	MaxSizeBytes int64
+	// CanShrink says that Resize to a smaller size (above what the
+	// subvolume holds) succeeds. Otherwise the suite expects a shrink to
+	// fail with kind Unimplemented or FailedPrecondition and change
+	// nothing.
+	CanShrink bool
+	// WriteFile writes data to the file at path (slash-separated,
+	// relative to the subvolume's root; parent directories must be
+	// created as needed), and ReadFile reads it back. When both are set,
+	// the suite checks that Clone copies content and that Usage grows
+	// after a write; when either is nil those checks are skipped.
+	WriteFile func(ctx context.Context, sv *backend.Subvol, path string, data []byte) error
+	ReadFile  func(ctx context.Context, sv *backend.Subvol, path string) ([]byte, error)
+	// Snapshot returns an opaque description of everything the backend
+	// holds (for example a directory listing plus `gluster volume quota
+	// VOL list`). The suite compares it before and after calls that must
+	// fail without changing anything. nil means a listing built from
+	// Backend.List (names, IDs, sizes and sources).
+	Snapshot func(ctx context.Context) (string, error)
+	// Concurrency is the number of goroutines in the concurrency tests;
+	// 0 means 8. Values below 2 are raised to 2.
+	Concurrency int
+	// SettleTimeout bounds how long the suite polls for values a backend
+	// reports eventually rather than at once (Usage after a write:
+	// Gluster's quota accounting lags). 0 means 30 seconds.
+	SettleTimeout time.Duration
+}
+
+const (
+	defaultConcurrency   = 8
+	defaultSettleTimeout = 30 * time.Second
+	// baseSize is the usual size of a test subvolume, before rounding up
+	// to SizeUnit.
+	baseSize = 16 * quota.MiB
+	// cleanupTimeout bounds each delete the suite makes when a subtest ends.
+	cleanupTimeout = 2 * time.Minute
+	// maxPages bounds the List loops, in case a backend never ends a listing.
+	maxPages = 100000
+)
+
+// RunConformanceTests runs the conformance suite against the backends that
+// newHarness makes, as one subtest of t per behaviour. See the package
+// documentation.
+func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
+	t.Helper()
+	run := newRunID()
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *fixture)
+	}{
+		{"Create", testCreate},
+		{"CreateRoundsUp", testCreateRoundsUp},
+		{"CreateDuplicate", testCreateDuplicate},
+		{"CreateUnknownParameter", testCreateUnknownParameter},
+		{"CreateTooLarge", testCreateTooLarge},
+		{"ValidNames", testValidNames},
+		{"GetMissing", testGetMissing},
+		{"Delete", testDelete},
+		{"DeleteMissing", testDeleteMissing},
+		{"DeleteRetain", func(t *testing.T, f *fixture) { testDeletePolicy(t, f, backend.DeletePolicyRetain) }},
+		{"DeleteArchive", func(t *testing.T, f *fixture) { testDeletePolicy(t, f, backend.DeletePolicyArchive) }},
+		{"AllocateIdempotent", testAllocateIdempotent},
+		{"AllocateInvalid", testAllocateInvalid},
+		{"Resize", testResize},
+		{"Clone", testClone},
+		{"Usage", testUsage},
+		{"ConcurrentAllocateSameName", testConcurrentAllocateSameName},
+		{"ConcurrentCreateSameName", testConcurrentCreateSameName},
+		{"ConcurrentAllocateDistinct", testConcurrentAllocateDistinct},
+		{"CanceledContext", testCanceledContext},
+		{"InterruptedCreate", testInterruptedCreate},
+		{"ListSortedPaging", testListSortedPaging},
+		{"ErrorKinds", testErrorKinds},
+		{"As", testAs},
+		{"Ping", testPing},
+		{"Close", testClose},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, newHarness, run, tc.name)
+			tc.fn(t, f)
+		})
+	}
+}
+
+// newRunID returns a short random id that keeps the names of one run of
+// the suite apart from those of every other run.
+func newRunID() string {
+	var p [3]byte
+	_, _ = rand.Read(p[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(p[:])
+}
+
+// fixture is what each subtest works with.
+type fixture struct {
+	ctx    context.Context
+	b      backend.Backend
+	pool   *subvol.Pool // over b; closing it closes b
+	opts   Options
+	unit   int64 // SizeUnit, at least 1
+	base   int64 // the usual size: baseSize rounded up to unit
+	conc   int
+	settle time.Duration
+	prefix string
+	n      int
+	closed bool // the test closed b itself
+}
+
+func setup(t *testing.T, newHarness HarnessMaker, run, test string) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	h, err := newHarness(ctx, t)
+	require.NoError(t, err, "HarnessMaker")
+	require.NotNil(t, h, "HarnessMaker returned a nil Harness")
+	t.Cleanup(h.Close)
+	b, err := h.MakeBackend(ctx, t)
+	require.NoError(t, err, "MakeBackend")
+	require.NotNil(t, b, "MakeBackend returned a nil Backend")
+	f := &fixture{ctx: ctx, b: b, pool: subvol.NewPool(b, nil), opts: h.Options()}
+	t.Cleanup(func() {
+		if f.closed {
+			return
+		}
+		if err := f.pool.Close(); err != nil {
+			t.Errorf("closing the backend: %v", err)
+		}
+	})
+	f.unit = max(f.opts.SizeUnit, 1)
+	f.base, err = quota.RoundUp(baseSize, f.unit)
+	require.NoError(t, err, "SizeUnit %d", f.opts.SizeUnit)
+	f.conc = f.opts.Concurrency
+	if f.conc == 0 {
+		f.conc = defaultConcurrency
+	}
+	f.conc = max(f.conc, 2)
+	f.settle = f.opts.SettleTimeout
+	if f.settle <= 0 {
+		f.settle = defaultSettleTimeout
+	}
+	short := strings.ToLower(test)
+	if len(short) > 20 {
+		short = short[:20]
+	}
+	f.prefix = "bt-" + run + "-" + short
+	return f
+}
+
+// name returns a fresh subvolume name, unique to this run and subtest.
+func (f *fixture) name(t *testing.T) string {
+	t.Helper()
+	f.n++
+	name, err := naming.ForRequest(f.prefix + "-" + strconv.Itoa(f.n))
+	require.NoError(t, err)
+	require.NoError(t, naming.ValidateSubvolName(name))
+	return name
+}
+
+// track makes sure name is deleted when the subtest ends, whatever happens.
+func (f *fixture) track(t *testing.T, name string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if f.closed {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := f.pool.Delete(ctx, name, nil); err != nil {
+			t.Errorf("cleanup: deleting %q: %v", name, err)
+		}
+	})
+}
+
+// create makes a subvolume with the raw backend and checks the result.
+func (f *fixture) create(t *testing.T, name string, size int64) *backend.Subvol {
+	t.Helper()
+	f.track(t, name)
+	sv, err := f.b.Create(f.ctx, &backend.CreateRequest{Name: name, SizeBytes: size})
+	require.NoError(t, err, "Create(%q, %d)", name, size)
+	checkSubvol(t, sv, name, f.rounded(t, size))
+	return sv
+}
+
+// rounded is size rounded up to the backend's unit.
+func (f *fixture) rounded(t *testing.T, size int64) int64 {
+	t.Helper()
+	r, err := quota.RoundUp(size, f.unit)
+	require.NoError(t, err)
+	return r
+}
+
+// checkSubvol checks what every Subvol must say.
+func checkSubvol(t *testing.T, sv *backend.Subvol, name string, size int64) {
+	t.Helper()
+	require.NotNil(t, sv, "nil Subvol for %q", name)
+	assert.Equal(t, name, sv.Name, "Subvol.Name")
+	assert.NotEmpty(t, sv.ID, "Subvol.ID of %q", name)
+	assert.Equal(t, size, sv.SizeBytes, "Subvol.SizeBytes of %q (the request rounded up to SizeUnit)", name)
+	assert.NotEmpty(t, sv.Volume, "Subvol.Volume of %q: a mounter needs it", name)
+	assert.NotEmpty(t, sv.Servers, "Subvol.Servers of %q: a mounter needs them", name)
+	if sv.Path != "" {
+		assert.True(t, strings.HasPrefix(sv.Path, "/"), "Subvol.Path %q of %q must start with /", sv.Path, name)
+	}
+}
+
+// sameSubvol checks that got describes the same subvolume as want.
+func sameSubvol(t *testing.T, want, got *backend.Subvol, what string) {
+	t.Helper()
+	require.NotNil(t, got, what)
+	assert.Equal(t, want.Name, got.Name, "%s: Name", what)
+	assert.Equal(t, want.ID, got.ID, "%s: ID", what)
+	assert.Equal(t, want.SizeBytes, got.SizeBytes, "%s: SizeBytes", what)
+	assert.Equal(t, want.Volume, got.Volume, "%s: Volume", what)
+	assert.Equal(t, want.Path, got.Path, "%s: Path", what)
+	assert.Equal(t, want.Servers, got.Servers, "%s: Servers", what)
+	assert.Equal(t, want.Source, got.Source, "%s: Source", what)
+}
+
+// requireKind fails t unless err has one of kinds. If name is not empty, the
+// error message must contain it.
+func requireKind(t *testing.T, err error, name string, kinds ...subvolkit.Kind) {
+	t.Helper()
+	require.Error(t, err, "want an error of kind %v", kinds)
+	got := subvolkit.KindOf(err)
+	if !slices.Contains(kinds, got) {
+		t.Fatalf("got an error of kind %q, want %v; the error: %v", got, kinds, err)
+	}
+	if !errors.Is(err, got.Sentinel()) {
+		t.Errorf("errors.Is(err, subvolkit.%v sentinel) is false for %v", got, err)
+	}
+	if name != "" && !strings.Contains(err.Error(), name) {
+		t.Errorf("the error message does not name the subvolume %q: %v", name, err)
+	}
+}
+
+// skipIfUnimplemented skips t when err says the backend cannot do what.
+func skipIfUnimplemented(t *testing.T, err error, what string) {
+	t.Helper()
+	if subvolkit.KindOf(err) == subvolkit.Unimplemented {
+		t.Skipf("%s is unimplemented: %v", what, err)
+	}
+}
+
+// listAll pages through the raw backend's List.
+func (f *fixture) listAll(t *testing.T, ctx context.Context, maxResults int) []*backend.Subvol {
+	t.Helper()
+	all, _, err := listPages(ctx, f.b, maxResults)
+	require.NoError(t, err)
+	return all
+}
+
+// listPages pages through b.List and returns everything and the pages'
+// sizes. It checks that page tokens advance.
+func listPages(ctx context.Context, b backend.Backend, maxResults int) ([]*backend.Subvol, []int, error) {
+	var all []*backend.Subvol
+	var sizes []int
+	opts := &backend.ListOptions{MaxResults: maxResults}
+	seen := map[string]bool{}
+	for range maxPages {
+		page, err := b.List(ctx, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		if page == nil {
+			return nil, nil, fmt.Errorf("List(%+v) returned a nil page", *opts)
+		}
+		all = append(all, page.Subvols...)
+		sizes = append(sizes, len(page.Subvols))
+		if page.NextPageToken == "" {
+			return all, sizes, nil
+		}
+		if seen[page.NextPageToken] {
+			return nil, nil, fmt.Errorf("List returned the page token %q twice", page.NextPageToken)
+		}
+		seen[page.NextPageToken] = true
+		opts = &backend.ListOptions{PageToken: page.NextPageToken, MaxResults: maxResults}
+	}
+	return nil, nil, fmt.Errorf("List did not end after %d pages", maxPages)
+}
+
+// find returns the entries of list named name.
+func find(list []*backend.Subvol, name string) []*backend.Subvol {
+	var found []*backend.Subvol
+	for _, sv := range list {
+		if sv != nil && sv.Name == name {
+			found = append(found, sv)
+		}
+	}
+	return found
+}
+
+// requireListed checks that List has exactly one entry for sv, equal to it.
+func (f *fixture) requireListed(t *testing.T, sv *backend.Subvol) {
+	t.Helper()
+	found := find(f.listAll(t, f.ctx, 0), sv.Name)
+	require.Len(t, found, 1, "List entries named %q", sv.Name)
+	sameSubvol(t, sv, found[0], "List entry")
+}
+
+// requireGone checks that name is neither found by Get nor listed.
+func (f *fixture) requireGone(t *testing.T, name string) {
+	t.Helper()
+	_, err := f.b.Get(f.ctx, name)
+	requireKind(t, err, name, subvolkit.NotFound)
+	assert.Empty(t, find(f.listAll(t, f.ctx, 0), name), "List still has %q", name)
+}
+
+// snapshot describes everything the backend holds.
+func (f *fixture) snapshot(t *testing.T) string {
+	t.Helper()
+	if f.opts.Snapshot != nil {
+		s, err := f.opts.Snapshot(f.ctx)
+		require.NoError(t, err, "Options.Snapshot")
+		return s
+	}
+	var b strings.Builder
+	for _, sv := range f.listAll(t, f.ctx, 0) {
+		fmt.Fprintf(&b, "%s id=%s size=%d source=%s volume=%s path=%s\n",
+			sv.Name, sv.ID, sv.SizeBytes, sv.Source, sv.Volume, sv.Path)
+	}
+	return b.String()
+}
+
+func (f *fixture) requireUnchanged(t *testing.T, before, what string) {
+	t.Helper()
+	require.Equal(t, before, f.snapshot(t), "%s changed what the backend holds", what)
+}
+
+// usage returns the backend's UsageReader, or nil if it has none or it
+// says Unimplemented for sv.
+func (f *fixture) usage(t *testing.T, name string) (backend.UsageReader, *quota.Usage) {
+	t.Helper()
+	ur, ok := f.b.(backend.UsageReader)
+	if !ok {
+		return nil, nil
+	}
+	u, err := ur.Usage(f.ctx, name)
+	if subvolkit.KindOf(err) == subvolkit.Unimplemented {
+		return nil, nil
+	}
+	require.NoError(t, err, "Usage(%q)", name)
+	require.NotNil(t, u, "Usage(%q) returned nil", name)
+	return ur, u
+}
+
+func (f *fixture) hasContent() bool { return f.opts.WriteFile != nil && f.opts.ReadFile != nil }
+
+// pattern returns n bytes that depend on seed, so that copies can be told
+// from the original.
+func pattern(seed string, n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = seed[i%len(seed)] ^ byte(i/len(seed))
+	}
+	return p
+}
+
+// poll calls cond until it reports true, ctx is done or timeout passes.
+func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	wait := 20 * time.Millisecond
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("condition not met within %v: %w", timeout, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func testCreate(t *testing.T, f *fixture) {
+	name := f.name(t)
+	sv := f.create(t, name, f.base)
+	assert.Empty(t, sv.Source, "Source of a created (not cloned) subvolume")
+	got, err := f.b.Get(f.ctx, name)
+	require.NoError(t, err, "Get(%q) after Create", name)
+	sameSubvol(t, sv, got, "Get after Create")
+	f.requireListed(t, sv)
+
+	// The backend must not share its state with callers.
+	got.SizeBytes = 1
+	if len(got.Servers) > 0 {
+		got.Servers[0] = "changed-by-caller"
+	}
+	again, err := f.b.Get(f.ctx, name)
+	require.NoError(t, err)
+	sameSubvol(t, sv, again, "Get after the caller changed a returned Subvol")
+}
+
+func testCreateRoundsUp(t *testing.T, f *fixture) {
+	name := f.name(t)
+	size := f.base + 1
+	want := f.rounded(t, size)
+	sv := f.create(t, name, size) // checks SizeBytes == want
+	assert.GreaterOrEqual(t, sv.SizeBytes, size, "SizeBytes below the request")
+	got, err := f.b.Get(f.ctx, name)
+	require.NoError(t, err)
+	assert.Equal(t, want, got.SizeBytes, "Get reports another size than Create")
+	if _, u := f.usage(t, name); u != nil {
+		assert.Equal(t, want, u.Limit, "Usage.Limit must be the size the backend reports")
+	}
+}
+
+func testCreateDuplicate(t *testing.T, f *fixture) {
+	name := f.name(t)
+	sv := f.create(t, name, f.base)
+	before := f.snapshot(t)
+	_, err := f.b.Create(f.ctx, &backend.CreateRequest{Name: name, SizeBytes: f.base})
+	requireKind(t, err, name, subvolkit.AlreadyExists)
+	f.requireUnchanged(t, before, "a Create of an existing name")
+	got, err := f.b.Get(f.ctx, name)
+	require.NoError(t, err)
+	sameSubvol(t, sv, got, "Get after a refused duplicate Create")
+}
+
+func testCreateUnknownParameter(t *testing.T, f *fixture) {
+	name := f.name(t)
+	f.track(t, name)
+	before := f.snapshot(t)
+	_, err := f.b.Create(f.ctx, &backend.CreateRequest{
+		Name: name, SizeBytes: f.base,
+		Parameters: map[string]string{"backendtest-no-such-parameter": "1"},
+	})
+	requireKind(t, err, name, subvolkit.InvalidArgument)
+	f.requireUnchanged(t, before, "a Create with an unknown parameter")
+	f.requireGone(t, name)
+}
+
+func testCreateTooLarge(t *testing.T, f *fixture) {
+	if f.opts.MaxSizeBytes <= 0 {
+		t.Skip("Options.MaxSizeBytes is 0")
+	}
+	size := f.opts.MaxSizeBytes + f.unit
+	name := f.name(t)
+	f.track(t, name)
+	before := f.snapshot(t)
+	_, err := f.b.Create(f.ctx, &backend.CreateRequest{Name: name, SizeBytes: size})
+	requireKind(t, err, name, subvolkit.InvalidArgument, subvolkit.QuotaExceeded)
+	f.requireUnchanged(t, before, "a Create above MaxSizeBytes")
+	f.requireGone(t, name)
+}
+
+func testValidNames(t *testing.T, f *fixture) {
+	// Names provisioners make: every backend must accept them.
+	uid := strings.Join([]string{newRunID() + "00", "0000", "4000", "8000", newRunID() + newRunID()}, "-")
+	fromUID, err := naming.FromUID("", uid)
+	require.NoError(t, err)
+	forRequest, err := naming.ForRequest("PVC_" + f.prefix + "_Rewritten.Claim")
+	require.NoError(t, err)
+	for _, name := range []string{fromUID, forRequest} {
+		sv := f.create(t, name, f.base)
+		got, err := f.b.Get(f.ctx, name)
+		require.NoError(t, err, "Get(%q)", name)
+		sameSubvol(t, sv, got, "Get")
+	}
+
+	// Other valid names: a backend may refuse those it cannot represent,
+	// with InvalidArgument, and must then leave nothing behind.
+	long := f.prefix + "-long-"
+	long += strings.Repeat("x", naming.MaxSubvolName-len(long))
+	for _, name := range []string{long, f.prefix + "_Mixed.Case-1"} {
+		require.NoError(t, naming.ValidateSubvolName(name))
+		f.track(t, name)
+		sv, err := f.b.Create(f.ctx, &backend.CreateRequest{Name: name, SizeBytes: f.base})
+		if err != nil {
+			requireKind(t, err, "", subvolkit.InvalidArgument)
+			t.Logf("the backend refuses the valid name %q: %v", name, err)
+			f.requireGone(t, name)
+			continue
+		}
+		checkSubvol(t, sv, name, f.base)
+		got, err := f.b.Get(f.ctx, name)
+		require.NoError(t, err, "Get(%q)", name)
+		sameSubvol(t, sv, got, "Get")
+		f.requireListed(t, sv)
+		require.NoError(t, f.b.Delete(f.ctx, name, nil), "Delete(%q)", name)
+		f.requireGone(t, name)
+	}
+}
+
+func testGetMissing(t *testing.T, f *fixture) {
+	name := f.name(t)
+	_, err := f.b.Get(f.ctx, name)
+	requireKind(t, err, name, subvolkit.NotFound)
+	_, err = f.pool.Get(f.ctx, name)
+	requireKind(t, err, name, subvolkit.NotFound)
+}
+
+func testDelete(t *testing.T, f *fixture) {
+	name := f.name(t)
+	f.create(t, name, f.base)
+	require.NoError(t, f.b.Delete(f.ctx, name, nil), "Delete(%q)", name)
+	f.requireGone(t, name)
+	err := f.b.Delete(f.ctx, name, nil)
+	requireKind(t, err, name, subvolkit.NotFound)
+	require.NoError(t, f.pool.Delete(f.ctx, name, nil), "Pool.Delete of a deleted subvolume must succeed")
+
+	// The name is free again, for a new subvolume of another size.
+	sv := f.create(t, name, 2*f.base)
+	got, err := f.b.Get(f.ctx, name)
+	require.NoError(t, err)
+	sameSubvol(t, sv, got, "Get after re-creating a deleted name")
+}
+
+func testDeleteMissing(t *testing.T, f *fixture) {
+	name := f.name(t)
+	before := f.snapshot(t)
+	err := f.b.Delete(f.ctx, name, nil)
+	requireKind(t, err, name, subvolkit.NotFound)
+	require.NoError(t, f.pool.Delete(f.ctx, name, nil), "Pool.Delete of a missing subvolume must succeed")
+	f.requireUnchanged(t, before, "a Delete of a missing subvolume")
+}
+
+func testDeletePolicy(t *testing.T, f *fixture, policy backend.DeletePolicy) {
+	name := f.name(t)
+	sv := f.create(t, name, f.base)
+	if f.hasContent() {
+		require.NoError(t, f.opts.WriteFile(f.ctx, sv, "kept.txt", []byte("kept by "+policy.String())))
+	}
+	err := f.pool.Delete(f.ctx, name, &subvol.DeleteOptions{Policy: policy})
+	skipIfUnimplemented(t, err, "DeletePolicy "+policy.String())
+	require.NoError(t, err, "Delete(%q, %v)", name, policy)
+	f.requireGone(t, name)
+	err = f.b.Delete(f.ctx, name, &backend.DeleteOptions{Policy: policy})
+	requireKind(t, err, name, subvolkit.NotFound)
+}
+
+func testAllocateIdempotent(t *testing.T, f *fixture) {
+	name := f.name(t)
+	f.track(t, name)
+	first, err := f.pool.Allocate(f.ctx, name, f.base, nil)
+	require.NoError(t, err, "Allocate(%q)", name)
+	checkSubvol(t, first, name, f.base)
+	again, err := f.pool.Allocate(f.ctx, name, f.base, nil)
+	require.NoError(t, err, "a second Allocate(%q) with the same size must return the subvolume", name)
+	sameSubvol(t, first, again, "second Allocate")
+
+	_, err = f.pool.Allocate(f.ctx, name, first.SizeBytes+f.base, nil)
+	requireKind(t, err, name, subvolkit.AlreadyExists)
+	got, err := f.b.Get(f.ctx, name)
+	require.NoError(t, err)
+	sameSubvol(t, first, got, "Get after a refused bigger Allocate")
+	f.requireListed(t, first)
+}
+
+func testAllocateInvalid(t *testing.T, f *fixture) {
+	before := f.snapshot(t)
+	for _, name := range []string{"../x", "a/b", "", "a\x00b", strings.Repeat("a", 200), "..", ".hidden", "-x", "a b"} {
+		_, err := f.pool.Allocate(f.ctx, name, f.base, nil)
+		requireKind(t, err, "", subvolkit.InvalidArgument)
+	}
+	name := f.name(t)
+	f.track(t, name)
+	for _, size := range []int64{0, -1} {
+		_, err := f.pool.Allocate(f.ctx, name, size, nil)
+		requireKind(t, err, name, subvolkit.InvalidArgument)
+	}
+	if f.opts.MaxSizeBytes > 0 {
+		_, err := f.pool.Allocate(f.ctx, name, f.opts.MaxSizeBytes+f.unit, nil)
+		requireKind(t, err, name, subvolkit.InvalidArgument, subvolkit.QuotaExceeded)
+	}
+	f.requireUnchanged(t, before, "an invalid Allocate")
+	f.requireGone(t, name)
+}
+
+func testResize(t *testing.T, f *fixture) {
+	r, ok := f.b.(backend.Resizer)
+	if !ok {
+		t.Skipf("%T does not implement backend.Resizer", f.b)
+	}
+	name := f.name(t)
+	sv := f.create(t, name, f.base)
+	big := 2 * f.base
+	got, err := r.Resize(f.ctx, name, big)
+	skipIfUnimplemented(t, err, "Resize")
+	require.NoError(t, err, "Resize(%q, %d)", name, big)
+	checkSubvol(t, got, name, big)
+	assert.Equal(t, sv.ID, got.ID, "Resize must keep the ID")
+	requireSize := func(want int64, what string) {
+		t.Helper()
+		g, err := f.b.Get(f.ctx, name)
+		require.NoError(t, err)
+		require.Equal(t, want, g.SizeBytes, "Get after %s", what)
+		if _, u := f.usage(t, name); u != nil {
+			require.Equal(t, want, u.Limit, "Usage.Limit after %s", what)
+		}
+	}
+	requireSize(big, "growing")
+
+	got, err = r.Resize(f.ctx, name, big)
+	require.NoError(t, err, "Resize to the current size")
+	assert.Equal(t, big, got.SizeBytes)
+	requireSize(big, "resizing to the current size")
+
+	got, err = r.Resize(f.ctx, name, f.base)
+	if f.opts.CanShrink {
+		require.NoError(t, err, "shrinking an empty subvolume (Options.CanShrink is true)")
+		assert.Equal(t, f.base, got.SizeBytes)
+		requireSize(f.base, "shrinking")
+	} else {
+		requireKind(t, err, name, subvolkit.Unimplemented, subvolkit.FailedPrecondition)
+		requireSize(big, "a refused shrink")
+	}
+	cur, err := f.b.Get(f.ctx, name)
+	require.NoError(t, err)
+
+	if f.opts.MaxSizeBytes > 0 {
+		_, err = r.Resize(f.ctx, name, f.opts.MaxSizeBytes+f.unit)
+		requireKind(t, err, name, subvolkit.InvalidArgument, subvolkit.QuotaExceeded)
+		requireSize(cur.SizeBytes, "a refused Resize above MaxSizeBytes")
+	}
+
+	missing := f.name(t)
+	_, err = r.Resize(f.ctx, missing, big)
+	requireKind(t, err, missing, subvolkit.NotFound)
+	_, err = f.pool.Resize(f.ctx, missing, big)
+	requireKind(t, err, missing, subvolkit.NotFound)
+	f.requireGone(t, missing)
+}
+
+func testClone(t *testing.T, f *fixture) {
+	c, ok := f.b.(backend.Cloner)
+	if !ok {
+		t.Skipf("%T does not implement backend.Cloner", f.b)
+	}
+	srcName := f.name(t)
+	src := f.create(t, srcName, f.base)
+	files := map[string][]byte{
+		"top.txt":          []byte("written to " + srcName),
+		"sub/dir/data.bin": pattern(srcName, 64<<10),
+	}
+	if f.hasContent() {
+		for p, data := range files {
+			require.NoError(t, f.opts.WriteFile(f.ctx, src, p, data), "WriteFile(%q)", p)
+		}
+	}
+
+	dstName := f.name(t)
+	f.track(t, dstName)
+	dst, err := f.pool.Clone(f.ctx, srcName, dstName, nil)
+	skipIfUnimplemented(t, err, "Clone")
+	require.NoError(t, err, "Clone(%q, %q)", srcName, dstName)
+	checkSubvol(t, dst, dstName, src.SizeBytes)
+	assert.Equal(t, srcName, dst.Source, "Source of a clone")
+	assert.NotEqual(t, src.ID, dst.ID, "a clone must have its own ID")
+	got, err := f.b.Get(f.ctx, dstName)
+	require.NoError(t, err)
+	sameSubvol(t, dst, got, "Get of a clone")
+	f.requireListed(t, dst)
+
+	if f.hasContent() {
+		for p, data := range files {
+			read, err := f.opts.ReadFile(f.ctx, dst, p)
+			require.NoError(t, err, "ReadFile(clone, %q)", p)
+			require.Equal(t, data, read, "content of %q in the clone", p)
+		}
+		// A clone is a copy: changing the source leaves it as it was.
+		require.NoError(t, f.opts.WriteFile(f.ctx, src, "top.txt", []byte("changed after the clone")))
+		read, err := f.opts.ReadFile(f.ctx, dst, "top.txt")
+		require.NoError(t, err)
+		require.Equal(t, files["top.txt"], read, "the clone changed with its source")
+	}
+
+	// A retried clone returns the same subvolume; a raw one is refused.
+	again, err := f.pool.Clone(f.ctx, srcName, dstName, nil)
+	require.NoError(t, err, "a retried Clone must return the clone")
+	sameSubvol(t, dst, again, "retried Clone")
+	_, err = c.Clone(f.ctx, &backend.CloneRequest{Source: srcName, Name: dstName})
+	requireKind(t, err, dstName, subvolkit.AlreadyExists)
+
+	// A bigger clone.
+	bigName := f.name(t)
+	f.track(t, bigName)
+	big, err := f.pool.Clone(f.ctx, srcName, bigName, &subvol.CloneOptions{SizeBytes: 2 * src.SizeBytes})
+	require.NoError(t, err, "Clone with twice the source's size")
+	checkSubvol(t, big, bigName, 2*src.SizeBytes)
+
+	before := f.snapshot(t)
+	// Smaller than the source.
+	smallName := f.name(t)
+	f.track(t, smallName)
+	_, err = c.Clone(f.ctx, &backend.CloneRequest{Source: srcName, Name: smallName, SizeBytes: src.SizeBytes - 1})
+	requireKind(t, err, smallName, subvolkit.InvalidArgument)
+	// A missing source.
+	missing, orphan := f.name(t), f.name(t)
+	f.track(t, orphan)
+	_, err = c.Clone(f.ctx, &backend.CloneRequest{Source: missing, Name: orphan})
+	requireKind(t, err, missing, subvolkit.NotFound)
+	f.requireUnchanged(t, before, "a refused Clone")
+	f.requireGone(t, smallName)
+	f.requireGone(t, orphan)
+
+	// An existing subvolume that is not a clone of the source.
+	plainName := f.name(t)
+	plain := f.create(t, plainName, f.base)
+	_, err = f.pool.Clone(f.ctx, srcName, plainName, nil)
+	requireKind(t, err, plainName, subvolkit.AlreadyExists)
+	got, err = f.b.Get(f.ctx, plainName)
+	require.NoError(t, err)
+	sameSubvol(t, plain, got, "a subvolume a refused Clone tried to overwrite")
+}
+
+func testUsage(t *testing.T, f *fixture) {
+	ur, ok := f.b.(backend.UsageReader)
+	if !ok {
+		t.Skipf("%T does not implement backend.UsageReader", f.b)
+	}
+	name := f.name(t)
+	sv := f.create(t, name, f.base)
+	u, err := ur.Usage(f.ctx, name)
+	skipIfUnimplemented(t, err, "Usage")
+	require.NoError(t, err, "Usage(%q)", name)
+	require.NotNil(t, u)
+	assert.Equal(t, sv.SizeBytes, u.Limit, "Usage.Limit must be the subvolume's size")
+	if u.Used >= 0 {
+		assert.Less(t, u.Used, u.Limit, "a new subvolume cannot be full")
+		assert.Equal(t, u.Limit-u.Used, u.Available, "Usage.Available")
+	}
+
+	missing := f.name(t)
+	_, err = ur.Usage(f.ctx, missing)
+	requireKind(t, err, missing, subvolkit.NotFound)
+
+	if !f.hasContent() {
+		return
+	}
+	if u.Used < 0 {
+		t.Log("the backend does not report Used; skipping the write check")
+		return
+	}
+	const n = 256 << 10
+	require.NoError(t, f.opts.WriteFile(f.ctx, sv, "usage/data.bin", pattern(name, n)))
+	var last *quota.Usage
+	err = poll(f.ctx, f.settle, func() (bool, error) {
+		var err error
+		last, err = ur.Usage(f.ctx, name)
+		return err == nil && last.Used >= u.Used+n, err
+	})
+	require.NoError(t, err, "Usage.Used after writing %d bytes to %q: %+v (before: %+v)", n, name, last, u)
+	assert.Equal(t, sv.SizeBytes, last.Limit)
+	assert.Equal(t, max(last.Limit-last.Used, 0), last.Available, "Usage.Available")
+	if last.Files >= 0 {
+		assert.GreaterOrEqual(t, last.Files, int64(1), "Usage.Files after a write")
+	}
+}
+
+func testConcurrentAllocateSameName(t *testing.T, f *fixture) {
+	name := f.name(t)
+	f.track(t, name)
+	svs, errs := concurrently(f.conc, func(int) (*backend.Subvol, error) {
+		return f.pool.Allocate(f.ctx, name, f.base, nil)
+	})
+	for i, err := range errs {
+		require.NoError(t, err, "goroutine %d: Allocate(%q)", i, name)
+	}
+	for i, sv := range svs {
+		checkSubvol(t, sv, name, f.base)
+		assert.Equal(t, svs[0].ID, sv.ID, "goroutine %d got another subvolume", i)
+	}
+	f.requireListed(t, svs[0])
+}
+
+func testConcurrentCreateSameName(t *testing.T, f *fixture) {
+	name := f.name(t)
+	f.track(t, name)
+	svs, errs := concurrently(f.conc, func(int) (*backend.Subvol, error) {
+		return f.b.Create(f.ctx, &backend.CreateRequest{Name: name, SizeBytes: f.base})
+	})
+	var winner *backend.Subvol
+	for i, err := range errs {
+		if err == nil {
+			require.Nil(t, winner, "two concurrent Creates of %q succeeded", name)
+			winner = svs[i]
+			continue
+		}
+		requireKind(t, err, name, subvolkit.AlreadyExists)
+	}
+	require.NotNil(t, winner, "no concurrent Create of %q succeeded", name)
+	checkSubvol(t, winner, name, f.base)
+	f.requireListed(t, winner)
+}
+
+func testConcurrentAllocateDistinct(t *testing.T, f *fixture) {
+	names := make([]string, f.conc)
+	for i := range names {
+		names[i] = f.name(t)
+		f.track(t, names[i])
+	}
+	svs, errs := concurrently(f.conc, func(i int) (*backend.Subvol, error) {
+		return f.pool.Allocate(f.ctx, names[i], f.base, nil)
+	})
+	ids := map[string]string{}
+	for i, err := range errs {
+		require.NoError(t, err, "Allocate(%q)", names[i])
+		checkSubvol(t, svs[i], names[i], f.base)
+		if other, dup := ids[svs[i].ID]; dup {
+			t.Errorf("%q and %q have the same ID %q", other, names[i], svs[i].ID)
+		}
+		ids[svs[i].ID] = names[i]
+	}
+	list := f.listAll(t, f.ctx, 0)
+	for i, name := range names {
+		found := find(list, name)
+		require.Len(t, found, 1, "List entries named %q", name)
+		sameSubvol(t, svs[i], found[0], "List entry")
+	}
+	_, errs = concurrently(f.conc, func(i int) (*backend.Subvol, error) {
+		return nil, f.pool.Delete(f.ctx, names[i], nil)
+	})
+	for i, err := range errs {
+		require.NoError(t, err, "Delete(%q)", names[i])
+	}
+	list = f.listAll(t, f.ctx, 0)
+	for _, name := range names {
+		assert.Empty(t, find(list, name), "%q is still listed after Delete", name)
+	}
+}
+
+// concurrently runs fn(0..n-1) in n goroutines started together.
+func concurrently(n int, fn func(i int) (*backend.Subvol, error)) ([]*backend.Subvol, []error) {
+	svs := make([]*backend.Subvol, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	done := make(chan struct{})
+	for i := range n {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			<-start
+			svs[i], errs[i] = fn(i)
+		}()
+	}
+	close(start)
+	for range n {
+		<-done
+	}
+	return svs, errs
+}
+
+func testCanceledContext(t *testing.T, f *fixture) {
+	existingName := f.name(t)
+	existing := f.create(t, existingName, f.base)
+	name := f.name(t)
+	f.track(t, name)
+	before := f.snapshot(t)
+
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	canceled := func(err error, name string, what string) {
+		t.Helper()
+		require.Error(t, err, "%s with a cancelled context", what)
+		requireKind(t, err, name, subvolkit.Canceled)
+	}
+	_, err := f.b.Create(ctx, &backend.CreateRequest{Name: name, SizeBytes: f.base})
+	canceled(err, name, "Create")
+	_, err = f.pool.Allocate(ctx, name, f.base, nil)
+	canceled(err, name, "Allocate")
+	_, err = f.b.Get(ctx, existingName)
+	canceled(err, "", "Get")
+	_, err = f.b.List(ctx, nil)
+	canceled(err, "", "List")
+	err = f.b.Delete(ctx, existingName, nil)
+	canceled(err, "", "Delete")
+	optional := func(err error, what string) {
+		t.Helper()
+		if subvolkit.KindOf(err) != subvolkit.Unimplemented {
+			canceled(err, "", what)
+		}
+	}
+	if r, ok := f.b.(backend.Resizer); ok {
+		_, err = r.Resize(ctx, existingName, 2*f.base)
+		optional(err, "Resize")
+	}
+	if c, ok := f.b.(backend.Cloner); ok {
+		_, err = c.Clone(ctx, &backend.CloneRequest{Source: existingName, Name: name})
+		optional(err, "Clone")
+	}
+	if u, ok := f.b.(backend.UsageReader); ok {
+		_, err = u.Usage(ctx, existingName)
+		optional(err, "Usage")
+	}
+	if p, ok := f.b.(backend.Pinger); ok {
+		optional(p.Ping(ctx), "Ping")
+	}
+
+	dctx, dcancel := context.WithDeadline(f.ctx, time.Now().Add(-time.Second))
+	defer dcancel()
+	_, err = f.b.Create(dctx, &backend.CreateRequest{Name: name, SizeBytes: f.base})
+	require.Error(t, err, "Create with an expired deadline")
+	requireKind(t, err, name, subvolkit.DeadlineExceeded)
+
+	f.requireUnchanged(t, before, "calls with a cancelled context")
+	f.requireGone(t, name)
+	got, err := f.b.Get(f.ctx, existingName)
+	require.NoError(t, err, "Get after a cancelled Delete")
+	sameSubvol(t, existing, got, "Get after cancelled calls")
+}
+
+func testInterruptedCreate(t *testing.T, f *fixture) {
+	// How long a Create takes decides when to interrupt one.
+	start := time.Now()
+	f.create(t, f.name(t), f.base)
+	took := time.Since(start)
+	before := f.snapshot(t)
+
+	var names []string
+	for _, frac := range []float64{1.0 / 3, 2.0 / 3} {
+		name := f.name(t)
+		f.track(t, name)
+		names = append(names, name)
+		ctx, cancel := context.WithTimeout(f.ctx, time.Duration(frac*float64(took)))
+		_, err := f.b.Create(ctx, &backend.CreateRequest{Name: name, SizeBytes: f.base})
+		cancel()
+		if err != nil {
+			requireKind(t, err, "", subvolkit.DeadlineExceeded)
+		}
+		// Whatever the interrupted Create left, Delete removes it.
+		require.NoError(t, f.pool.Delete(f.ctx, name, nil), "Delete(%q) after an interrupted Create", name)
+		f.requireGone(t, name)
+	}
+	f.requireUnchanged(t, before, "interrupted Creates followed by Deletes")
+	// And the names are free for new subvolumes.
+	for _, name := range names {
+		sv, err := f.pool.Allocate(f.ctx, name, f.base, nil)
+		require.NoError(t, err, "Allocate(%q) after an interrupted Create and a Delete", name)
+		checkSubvol(t, sv, name, f.base)
+	}
+}
+
+func testListSortedPaging(t *testing.T, f *fixture) {
+	names := make([]string, 5)
+	for i := range names {
+		names[i] = f.name(t)
+	}
+	want := map[string]*backend.Subvol{}
+	for _, i := range []int{3, 1, 4, 0, 2} { // not in name order
+		want[names[i]] = f.create(t, names[i], f.base)
+	}
+	slices.Sort(names)
+
+	for _, maxResults := range []int{0, 2} {
+		all, pages, err := listPages(f.ctx, f.b, maxResults)
+		require.NoError(t, err, "List with MaxResults %d", maxResults)
+		got := make([]string, len(all))
+		for i, sv := range all {
+			require.NotNil(t, sv, "List entry %d", i)
+			got[i] = sv.Name
+		}
+		require.True(t, slices.IsSorted(got), "List (MaxResults %d) is not sorted by name: %q", maxResults, got)
+		require.Len(t, slices.Compact(slices.Clone(got)), len(got), "List (MaxResults %d) has duplicates: %q", maxResults, got)
+		var ours []string
+		for _, sv := range all {
+			if w, ok := want[sv.Name]; ok {
+				ours = append(ours, sv.Name)
+				sameSubvol(t, w, sv, "List entry")
+			}
+		}
+		require.Equal(t, names, ours, "List (MaxResults %d)", maxResults)
+		if maxResults > 0 {
+			for i, n := range pages {
+				require.LessOrEqual(t, n, maxResults, "page %d has more than MaxResults entries", i)
+			}
+			require.GreaterOrEqual(t, len(pages), 3, "5 subvolumes in pages of 2 need at least 3 pages")
+		}
+	}
+}
+
+func testErrorKinds(t *testing.T, f *fixture) {
+	require.Equal(t, subvolkit.Unknown, subvolkit.KindOf(errors.New("x")))
+	require.Equal(t, subvolkit.Unknown, subvolkit.KindOf(nil))
+	require.Equal(t, subvolkit.Canceled, subvolkit.KindOf(fmt.Errorf("wrapped: %w", context.Canceled)))
+
+	// The backend's errors keep their kind through wrapping and match
+	// their sentinel, and only theirs.
+	name := f.name(t)
+	_, err := f.b.Get(f.ctx, name)
+	requireKind(t, err, name, subvolkit.NotFound)
+	wrapped := fmt.Errorf("caller: %w", err)
+	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(wrapped))
+	assert.ErrorIs(t, wrapped, subvolkit.ErrNotFound)
+	assert.NotErrorIs(t, wrapped, subvolkit.ErrAlreadyExists)
+	var se *subvolkit.Error
+	assert.ErrorAs(t, wrapped, &se, "a backend error is a *subvolkit.Error")
+}
+
+func testAs(t *testing.T, f *fixture) {
+	assert.False(t, f.pool.As(nil), "Pool.As(nil)")
+	a, ok := f.b.(backend.Aser)
+	if !ok {
+		t.Skipf("%T does not implement backend.Aser", f.b)
+	}
+	assert.False(t, a.As(nil), "As(nil)")
+	var unsupported *struct{ backendtestOnly int }
+	assert.False(t, a.As(&unsupported), "As with an unsupported type")
+	assert.False(t, a.As(unsupported), "As with a non-pointer-to-pointer")
+}
+
+func testPing(t *testing.T, f *fixture) {
+	p, ok := f.b.(backend.Pinger)
+	if !ok {
+		t.Skipf("%T does not implement backend.Pinger", f.b)
+	}
+	err := p.Ping(f.ctx)
+	skipIfUnimplemented(t, err, "Ping")
+	require.NoError(t, err, "Ping of a working backend")
+}
+
+func testClose(t *testing.T, f *fixture) {
+	f.closed = true
+	require.NoError(t, f.b.Close(), "Close")
+	name := f.name(t)
+	_, err := f.b.Create(f.ctx, &backend.CreateRequest{Name: name, SizeBytes: f.base})
+	requireKind(t, err, "", subvolkit.FailedPrecondition)
+	_, err = f.b.Get(f.ctx, name)
+	requireKind(t, err, "", subvolkit.FailedPrecondition)
+	_, err = f.b.List(f.ctx, nil)
+	requireKind(t, err, "", subvolkit.FailedPrecondition)
+	err = f.b.Delete(f.ctx, name, nil)
+	requireKind(t, err, "", subvolkit.FailedPrecondition)
+}
