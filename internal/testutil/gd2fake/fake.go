@@ -34,7 +34,7 @@
 //
 // # Faults
 //
-// LockContention, Fail5xx, DropConnections, Slow and FailNext inject
+// LockContention, Fail5xx, DropConnections, Slow, Delay and FailNext inject
 // failures; Count and Total count requests. A Server is safe for concurrent
 // use.
 package gd2fake
@@ -44,6 +44,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -98,6 +100,7 @@ type Server struct {
 	drop    int
 	slow    time.Duration
 	inject  []*injection
+	delays  []*injection
 }
 
 type peer struct {
@@ -117,6 +120,7 @@ type injection struct {
 	method, path string
 	status       int
 	message      string
+	delay        time.Duration
 	left         int
 }
 
@@ -150,11 +154,13 @@ func New(opts *Options) *Server {
 	for _, h := range hosts {
 		s.peers = append(s.peers, &peer{id: newUUID(), host: h, free: free})
 	}
-	h := s.routes()
+	s.ts = httptest.NewUnstartedServer(s.routes())
+	// Quiet: TLS handshakes a test makes fail on purpose are not news.
+	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if opts.TLS {
-		s.ts = httptest.NewTLSServer(h)
+		s.ts.StartTLS()
 	} else {
-		s.ts = httptest.NewServer(h)
+		s.ts.Start()
 	}
 	return s
 }
@@ -258,9 +264,38 @@ func (s *Server) Slow(d time.Duration) {
 // as "POST", "/v1/volumes/pv1/start") fail with status and a glusterd2 error
 // body carrying message, instead of being handled.
 func (s *Server) FailNext(method, path string, status int, message string, n int) {
+	if n <= 0 {
+		return
+	}
 	s.mu.Lock()
 	s.inject = append(s.inject, &injection{method: method, path: path, status: status, message: message, left: n})
 	s.mu.Unlock()
+}
+
+// Delay holds the next n requests with this method and exact path for d
+// before they are handled, like Slow; a request whose client goes away
+// meanwhile is dropped without being handled.
+func (s *Server) Delay(method, path string, d time.Duration, n int) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	s.delays = append(s.delays, &injection{method: method, path: path, delay: d, left: n})
+	s.mu.Unlock()
+}
+
+// take finds and consumes the first injection in list matching r. The
+// caller holds s.mu.
+func take(list *[]*injection, r *http.Request) *injection {
+	for i, in := range *list {
+		if in.method == r.Method && in.path == r.URL.Path {
+			if in.left--; in.left <= 0 {
+				*list = append((*list)[:i], (*list)[i+1:]...)
+			}
+			return in
+		}
+	}
+	return nil
 }
 
 // Count returns how many requests with this method and path (such as

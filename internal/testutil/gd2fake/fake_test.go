@@ -322,7 +322,7 @@ func TestAuth(t *testing.T) {
 		{"alg none", "Bearer " + sign(`{"alg":"none"}`, `{"iss":"glustercli","exp":1}`), "Unexpected signing method: none"},
 		{"alg unknown", "Bearer " + sign(`{"alg":"XX1"}`, `{"iss":"glustercli","exp":1}`), "signing method (alg) is unavailable."},
 		{"issuer", "Bearer " + sign(`{"alg":"HS256"}`, `{"iss":"bob","exp":1}`), "Invalid App ID: bob"},
-		{"bad signature", "bearer " + sign(`{"alg":"HS256"}`, `{"iss":"glustercli","exp":` + itoa(exp) + `}`), "signature is invalid"},
+		{"bad signature", "bearer " + sign(`{"alg":"HS256"}`, `{"iss":"glustercli","exp":`+itoa(exp)+`}`), "signature is invalid"},
 		{"expired", "Bearer " + gd2fake.Token("glustercli", "s3cret", -time.Minute), "Token is expired"},
 	} {
 		req, _ := http.NewRequest("GET", s.URL()+"/v1/volumes", nil)
@@ -498,6 +498,22 @@ func TestFaults(t *testing.T) {
 	s.Slow(0)
 	if err := c.Ping(); err != nil {
 		t.Fatalf("after Slow(0): %v", err)
+	}
+
+	// Delay holds only matching requests, only n times.
+	s.Delay("GET", "/ping", time.Hour, 1)
+	if _, err := c.Volumes(""); err != nil {
+		t.Fatalf("a request Delay does not match: %v", err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	req, _ = http.NewRequestWithContext(ctx2, "GET", s.URL()+"/ping", nil)
+	req.Header.Set("Authorization", "Bearer "+gd2fake.Token("glustercli", s.Secret(), time.Minute))
+	if _, err = http.DefaultClient.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("delayed request: %v", err)
+	}
+	if err := c.Ping(); err != nil {
+		t.Fatalf("after the delay was used: %v", err)
 	}
 }
 

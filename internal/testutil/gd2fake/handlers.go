@@ -90,7 +90,7 @@ func (s *Server) routes() http.Handler {
 	return s.middleware(mux)
 }
 
-// middleware counts the request, applies DropConnections and Slow, sets the
+// middleware counts the request, applies DropConnections, Slow and Delay, sets the
 // headers glusterd2's ReqIDGenerator sets, authenticates like
 // middleware.Auth, then applies Fail5xx and FailNext.
 func (s *Server) middleware(next http.Handler) http.Handler {
@@ -103,6 +103,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.drop--
 		}
 		slow := s.slow
+		if d := take(&s.delays, r); d != nil {
+			slow += d.delay
+		}
 		s.mu.Unlock()
 
 		if drop {
@@ -150,15 +153,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		var inj *injection
 		if !fail {
-			for i, in := range s.inject {
-				if in.method == r.Method && in.path == r.URL.Path {
-					inj = in
-					if in.left--; in.left <= 0 {
-						s.inject = append(s.inject[:i], s.inject[i+1:]...)
-					}
-					break
-				}
-			}
+			inj = take(&s.inject, r)
 		}
 		s.mu.Unlock()
 		switch {
