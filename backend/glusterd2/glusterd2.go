@@ -1,0 +1,721 @@
+package glusterd2
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gluster/glusterd2/pkg/api"
+	"github.com/gluster/glusterd2/pkg/restclient"
+	smartvolapi "github.com/gluster/glusterd2/plugins/smartvol/api"
+
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/quota"
+)
+
+// Defaults of Options.
+const (
+	DefaultUser         = "glustercli"
+	DefaultTimeout      = 2 * time.Minute
+	DefaultRetryMax     = 4
+	DefaultRetryWaitMin = 500 * time.Millisecond
+	DefaultRetryWaitMax = 8 * time.Second
+	// DefaultRollbackTimeout bounds the clean-up of a failed Create.
+	DefaultRollbackTimeout = time.Minute
+	// DefaultPageSize is List's page size when ListOptions.MaxResults is 0.
+	DefaultPageSize = 100
+)
+
+// MinSizeBytes is the smallest smart volume glusterd2 v4.1.1 makes (10 MiB);
+// smaller requests are rounded up to it.
+const MinSizeBytes = 10 * quota.MiB
+
+// Metadata keys the backend keeps in a volume's glusterd2 metadata. A
+// volume without MetaSize was not made by this backend.
+const (
+	MetaSize    = "subvolkit.size"    // size in bytes, decimal
+	MetaCreated = "subvolkit.created" // creation time, RFC 3339, UTC
+	MetaLabels  = "subvolkit.labels"  // labels as a JSON object
+)
+
+// maxMetadata is glusterd2's limit on a volume's metadata (keys and values).
+const maxMetadata = 4096
+
+// volNameRE is glusterd2's volume name pattern (volume.IsValidName).
+var volNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+
+// Options configure a glusterd2 backend. Only URL is required.
+type Options struct {
+	// URL is glusterd2's REST endpoint, such as "http://gd2.example:24007".
+	URL string
+	// User is the JWT issuer; glusterd2 v4.1.1 accepts only "glustercli",
+	// the default.
+	User string
+	// Secret is the shared secret (the content of glusterd2's
+	// <workdir>/auth file). Empty sends no Authorization header, for a
+	// glusterd2 with restauth off.
+	Secret string
+	// CACert is a PEM file of CA certificates to trust for an https URL.
+	CACert string
+	// Insecure skips verification of the server's certificate.
+	Insecure bool
+	// ReplicaCount is the replica count of new volumes: 0 or 1 for no
+	// replication (glusterd2 makes one brick), 2 or 3.
+	ReplicaCount int
+	// DisperseCount makes new volumes erasure-coded with this many bricks
+	// (at least 3); it excludes ReplicaCount.
+	DisperseCount int
+	// DisperseRedundancy is the disperse redundancy count; 0 lets
+	// glusterd2 choose. It needs DisperseCount and must be less than half
+	// of it.
+	DisperseRedundancy int
+	// HTTPClient sends the requests. Nil means a client of its own built
+	// from CACert and Insecure, which must be unset when HTTPClient is set.
+	HTTPClient *http.Client
+	// Timeout bounds each attempt of a request; 0 means DefaultTimeout and
+	// a negative value no bound (the context's deadline still applies).
+	Timeout time.Duration
+	// RetryMax is how many times a request that may be retried (see the
+	// package documentation) is sent again; 0 means DefaultRetryMax and a
+	// negative value never.
+	RetryMax int
+	// RetryWaitMin and RetryWaitMax bound the backoff between attempts;
+	// 0 means DefaultRetryWaitMin and DefaultRetryWaitMax.
+	RetryWaitMin, RetryWaitMax time.Duration
+	// RollbackTimeout bounds how long a failed Create spends removing
+	// what it made. The clean-up runs even when the Create's context is
+	// done (so a cancelled Create can return up to this much later), and
+	// before Create returns, so that a retry finds nothing half-made;
+	// 0 means DefaultRollbackTimeout.
+	RollbackTimeout time.Duration
+	// Logger receives retries (Debug) and failed rollbacks (Warn); nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// layout is how new volumes are laid out.
+type layout struct {
+	replica, disperse, redundancy int
+}
+
+func (l layout) validate() error {
+	switch {
+	case l.replica < 0 || l.replica > 3:
+		return fmt.Errorf("replica count %d is not 0 to 3", l.replica)
+	case l.disperse < 0 || l.redundancy < 0:
+		return fmt.Errorf("disperse count %d and redundancy %d must not be negative", l.disperse, l.redundancy)
+	case l.disperse > 0 && l.replica > 1:
+		return fmt.Errorf("replica count %d and disperse count %d exclude each other", l.replica, l.disperse)
+	case l.redundancy > 0 && l.disperse == 0:
+		return fmt.Errorf("disperse redundancy %d needs a disperse count", l.redundancy)
+	case l.disperse > 0 && l.disperse < 3:
+		return fmt.Errorf("disperse count %d is less than 3", l.disperse)
+	case l.redundancy > 0 && 2*l.redundancy >= l.disperse:
+		return fmt.Errorf("disperse redundancy %d is not less than half of the disperse count %d", l.redundancy, l.disperse)
+	}
+	return nil
+}
+
+// Backend is a glusterd2 backend: each subvolume is a glusterd2 smart
+// volume. It is safe for concurrent use by multiple goroutines.
+type Backend struct {
+	c      *client
+	opts   Options // as given, with defaults filled in
+	layout layout
+	ownHC  bool
+	closed atomic.Bool
+}
+
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.Resizer     = (*Backend)(nil)
+	_ backend.Cloner      = (*Backend)(nil)
+	_ backend.UsageReader = (*Backend)(nil)
+	_ backend.Pinger      = (*Backend)(nil)
+	_ backend.Aser        = (*Backend)(nil)
+)
+
+// Open returns a backend for the glusterd2 at opts.URL. It checks the
+// options (an error of kind InvalidArgument) and reads CACert, but does not
+// contact the server: call Ping for that.
+func Open(ctx context.Context, opts *Options) (*Backend, error) {
+	const op = "open glusterd2 backend"
+	if err := ctx.Err(); err != nil {
+		return nil, subvolkit.E(subvolkit.Canceled, op, "", err)
+	}
+	if opts == nil {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "no options: URL is required")
+	}
+	o := *opts
+	invalid := func(format string, args ...any) error {
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, "", format, args...)
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", fmt.Errorf("URL: %w", err))
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, invalid("URL %q is not an http(s)://host[:port] URL", o.URL)
+	}
+	if o.User == "" {
+		o.User = DefaultUser
+	}
+	l := layout{o.ReplicaCount, o.DisperseCount, o.DisperseRedundancy}
+	if err := l.validate(); err != nil {
+		return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", err)
+	}
+	if o.RetryWaitMin < 0 || o.RetryWaitMax < 0 || o.RollbackTimeout < 0 {
+		return nil, invalid("RetryWaitMin %v, RetryWaitMax %v and RollbackTimeout %v must not be negative",
+			o.RetryWaitMin, o.RetryWaitMax, o.RollbackTimeout)
+	}
+	if o.RollbackTimeout == 0 {
+		o.RollbackTimeout = DefaultRollbackTimeout
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.RetryMax == 0 {
+		o.RetryMax = DefaultRetryMax
+	}
+	if o.RetryWaitMin == 0 {
+		o.RetryWaitMin = DefaultRetryWaitMin
+	}
+	if o.RetryWaitMax == 0 {
+		o.RetryWaitMax = DefaultRetryWaitMax
+	}
+	if o.RetryWaitMax < o.RetryWaitMin {
+		return nil, invalid("RetryWaitMax %v is less than RetryWaitMin %v", o.RetryWaitMax, o.RetryWaitMin)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	hc := o.HTTPClient
+	own := hc == nil
+	if hc != nil && (o.CACert != "" || o.Insecure) {
+		return nil, invalid("CACert and Insecure apply to the backend's own HTTP client; configure TLS on HTTPClient instead")
+	}
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if o.CACert != "" || o.Insecure {
+			cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
+			if o.CACert != "" {
+				pemData, err := os.ReadFile(o.CACert)
+				if err != nil {
+					return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", fmt.Errorf("CA certificate: %w", err))
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pemData) {
+					return nil, invalid("CA certificate file %q holds no PEM certificate", o.CACert)
+				}
+				cfg.RootCAs = pool
+			}
+			tr.TLSClientConfig = cfg
+		}
+		hc = &http.Client{Transport: tr}
+	}
+	c := &client{
+		base:     strings.TrimSuffix(u.String(), "/"),
+		user:     o.User,
+		secret:   []byte(o.Secret),
+		hc:       hc,
+		timeout:  max(o.Timeout, 0),
+		retryMax: max(o.RetryMax, 0),
+		waitMin:  o.RetryWaitMin,
+		waitMax:  o.RetryWaitMax,
+		log:      o.Logger,
+	}
+	return &Backend{c: c, opts: o, layout: l, ownHC: own}, nil
+}
+
+// check fails calls after Close and calls whose context is already done.
+func (b *Backend) check(ctx context.Context, op, name string) error {
+	if b.closed.Load() {
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "glusterd2 backend is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return subvolkit.E(subvolkit.Canceled, op, name, err)
+	}
+	return nil
+}
+
+// fail wraps a client error with its kind.
+func fail(op, name string, err error) error {
+	return subvolkit.E(ErrorKind(err), op, name, err)
+}
+
+// checkName rejects names glusterd2 cannot hold: InvalidArgument for Create,
+// NotFound elsewhere (no such volume can exist).
+func checkName(op, name string, kind subvolkit.Kind) error {
+	if name == "" {
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "subvolume name is empty")
+	}
+	if !volNameRE.MatchString(name) {
+		return subvolkit.Errorf(kind, op, name,
+			"glusterd2 volume names allow only letters, digits, '_' and '-', so no volume is named %q", name)
+	}
+	return nil
+}
+
+// layoutFor applies a request's Parameters (replica, disperse, redundancy)
+// over the backend's layout.
+func (b *Backend) layoutFor(op, name string, params map[string]string) (layout, error) {
+	l := b.layout
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		n, err := strconv.Atoi(params[k])
+		var p *int
+		switch k {
+		case "replica":
+			p = &l.replica
+		case "disperse":
+			p = &l.disperse
+		case "redundancy":
+			p = &l.redundancy
+		default:
+			return l, subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
+				"unknown parameter %q (known: replica, disperse, redundancy)", k)
+		}
+		if err != nil {
+			return l, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "parameter %s=%q is not an integer", k, params[k])
+		}
+		*p = n
+	}
+	if params["disperse"] != "" || params["redundancy"] != "" {
+		if _, ok := params["replica"]; !ok {
+			l.replica = 0
+		}
+	} else if params["replica"] != "" {
+		l.disperse, l.redundancy = 0, 0
+	}
+	if err := l.validate(); err != nil {
+		return l, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+	}
+	return l, nil
+}
+
+// Create makes a smart volume named req.Name of req.SizeBytes rounded up
+// to whole MiB (at least MinSizeBytes), records the size, creation time and
+// labels in its metadata and starts it. If a step after the volume was made
+// fails, the volume is stopped and deleted again before Create returns.
+func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*backend.Subvol, error) {
+	const op = "create"
+	if req == nil {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "nil request")
+	}
+	name := req.Name
+	if err := b.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	if err := checkName(op, name, subvolkit.InvalidArgument); err != nil {
+		return nil, err
+	}
+	if req.SizeBytes <= 0 {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", req.SizeBytes)
+	}
+	size, err := quota.RoundUp(max(req.SizeBytes, MinSizeBytes), quota.MiB)
+	if err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	if o := req.Owner; o != nil && (o.UID != -1 || o.GID != -1 || o.Mode != 0) {
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+			"glusterd2 v4.1.1 cannot set the owner or mode of a volume's root directory over REST (no such volume option or API)")
+	}
+	l, err := b.layoutFor(op, name, req.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata(size, time.Now().UTC(), req.Labels)
+	if err != nil {
+		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+	}
+
+	svReq := smartvolapi.VolCreateReq{
+		Name:                    name,
+		Size:                    uint64(size / quota.MiB),
+		DisperseCount:           l.disperse,
+		DisperseRedundancyCount: l.redundancy,
+	}
+	if l.replica > 1 {
+		svReq.ReplicaCount = l.replica
+	}
+	var created api.VolumeCreateResp
+	if err := b.c.do(ctx, http.MethodPost, "/v1/smartvol", svReq, http.StatusCreated, &created); err != nil {
+		var he *HTTPError
+		if !errors.As(err, &he) {
+			// No answer (a broken connection, a cancelled context):
+			// the volume may have been made. Remove it if it is there
+			// and still as smartvol makes it.
+			b.removeFresh(ctx, name)
+		}
+		return nil, fail(op, name, err)
+	}
+
+	var edited api.VolumeEditResp
+	err = b.c.do(ctx, http.MethodPost, volPath(name)+"/edit", api.VolEditReq{Metadata: meta}, http.StatusOK, &edited)
+	if err == nil {
+		var started api.VolumeStartResp
+		err = b.c.do(ctx, http.MethodPost, volPath(name)+"/start", api.VolumeStartReq{}, http.StatusOK, &started)
+		if err == nil {
+			return toSubvol(api.VolumeInfo(started)), nil
+		}
+	}
+	if rbErr := b.rollback(ctx, name); rbErr != nil {
+		b.c.log.LogAttrs(ctx, slog.LevelWarn, "glusterd2: rollback of a failed create failed",
+			slog.String("volume", name), slog.Any("error", rbErr))
+		return nil, subvolkit.E(ErrorKind(err), op, name,
+			fmt.Errorf("%w (and removing the half-made volume failed: %v)", err, rbErr))
+	}
+	return nil, subvolkit.E(ErrorKind(err), op, name, fmt.Errorf("%w (the volume was removed again)", err))
+}
+
+// rollback stops (if need be) and deletes a volume Create made, even when
+// ctx is done, within Options.RollbackTimeout.
+func (b *Backend) rollback(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.RollbackTimeout)
+	defer cancel()
+	err := b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil)
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusBadRequest && he.has(msgDeleteStarted) {
+		// The start went through after all.
+		if err = b.stop(ctx, name); err == nil {
+			err = b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil)
+		}
+	}
+	return err
+}
+
+// removeFresh deletes the volume name if it exists, was never started and
+// has no metadata of this backend: what a smartvol create whose answer was
+// lost leaves. Failures are only logged: a later Delete removes such a
+// volume too.
+func (b *Backend) removeFresh(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.RollbackTimeout)
+	defer cancel()
+	var v api.VolumeGetResp
+	err := b.c.do(ctx, http.MethodGet, volPath(name), nil, http.StatusOK, &v)
+	info := api.VolumeInfo(v)
+	if err == nil && !managed(&info) && info.State == api.VolCreated {
+		err = b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil)
+	}
+	if err != nil && ErrorKind(err) != subvolkit.NotFound {
+		b.c.log.LogAttrs(ctx, slog.LevelWarn, "glusterd2: could not check for a volume a failed create may have made",
+			slog.String("volume", name), slog.Any("error", err))
+	}
+}
+
+// stop stops a volume; one already stopped is fine.
+func (b *Backend) stop(ctx context.Context, name string) error {
+	err := b.c.do(ctx, http.MethodPost, volPath(name)+"/stop", nil, http.StatusOK, nil)
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusBadRequest && he.has(msgAlreadyStop) {
+		return nil
+	}
+	return err
+}
+
+// metadata builds the metadata Create records, within glusterd2's limit.
+func metadata(size int64, created time.Time, labels map[string]string) (map[string]string, error) {
+	m := map[string]string{
+		MetaSize:    formatInt(size),
+		MetaCreated: created.Format(time.RFC3339Nano),
+	}
+	if len(labels) > 0 {
+		b, err := json.Marshal(labels)
+		if err != nil {
+			return nil, err
+		}
+		m[MetaLabels] = string(b)
+	}
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	if n > maxMetadata {
+		return nil, fmt.Errorf("labels take %d bytes of volume metadata, more than glusterd2's limit of %d with the size and time", n, maxMetadata)
+	}
+	return m, nil
+}
+
+func volPath(name string) string { return "/v1/volumes/" + url.PathEscape(name) }
+
+// getVolume fetches a volume; kind NotFound if glusterd2 has none of name.
+func (b *Backend) getVolume(ctx context.Context, op, name string) (*api.VolumeInfo, error) {
+	var v api.VolumeGetResp
+	if err := b.c.do(ctx, http.MethodGet, volPath(name), nil, http.StatusOK, &v); err != nil {
+		return nil, fail(op, name, err)
+	}
+	info := api.VolumeInfo(v)
+	return &info, nil
+}
+
+// managed reports whether this backend made the volume.
+func managed(v *api.VolumeInfo) bool {
+	_, ok := v.Metadata[MetaSize]
+	return ok
+}
+
+func notManaged(op, name string) error {
+	return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+		"glusterd2 volume %q was not made by subvolkit (it has no %q metadata); leaving it alone", name, MetaSize)
+}
+
+// Get returns the subvolume for the volume named name: NotFound if there is
+// none, FailedPrecondition if the volume was not made by this backend.
+func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error) {
+	const op = "get"
+	if err := b.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	if err := checkName(op, name, subvolkit.NotFound); err != nil {
+		return nil, err
+	}
+	v, err := b.getVolume(ctx, op, name)
+	if err != nil {
+		return nil, err
+	}
+	if !managed(v) {
+		return nil, notManaged(op, name)
+	}
+	return toSubvol(*v), nil
+}
+
+// Delete removes the subvolume. DeletePolicyDelete stops the volume if it
+// runs and deletes it (data and bricks go); DeletePolicyRetain only removes
+// the backend's metadata, so the volume, running and with its data, leaves
+// the pool; DeletePolicyArchive is Unimplemented. A volume this backend did
+// not make is FailedPrecondition and left alone, except one that was never
+// started (a Create that could not finish), which DeletePolicyDelete removes.
+func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteOptions) error {
+	const op = "delete"
+	if err := b.check(ctx, op, name); err != nil {
+		return err
+	}
+	policy := backend.DeletePolicyDelete
+	if opts != nil {
+		policy = opts.Policy
+	}
+	switch policy {
+	case backend.DeletePolicyDelete, backend.DeletePolicyRetain:
+	case backend.DeletePolicyArchive:
+		return subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+			"glusterd2 cannot archive a volume: volumes cannot be renamed out of the pool's namespace")
+	default:
+		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown delete policy %d", policy)
+	}
+	if err := checkName(op, name, subvolkit.NotFound); err != nil {
+		return err
+	}
+	v, err := b.getVolume(ctx, op, name)
+	if err != nil {
+		return err
+	}
+	if !managed(v) && (v.State != api.VolCreated || policy != backend.DeletePolicyDelete) {
+		return notManaged(op, name)
+	}
+	if policy == backend.DeletePolicyRetain {
+		req := api.VolEditReq{Metadata: map[string]string{MetaSize: "", MetaCreated: "", MetaLabels: ""}, DeleteMetadata: true}
+		if err := b.c.do(ctx, http.MethodPost, volPath(name)+"/edit", req, http.StatusOK, nil); err != nil {
+			return fail(op, name, err)
+		}
+		return nil
+	}
+	if v.State == api.VolStarted {
+		if err := b.stop(ctx, name); err != nil {
+			return fail(op, name, err)
+		}
+	}
+	if err := b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil); err != nil {
+		return fail(op, name, err)
+	}
+	return nil
+}
+
+// List lists the volumes this backend made, sorted by name. glusterd2 has
+// no paging: every page is cut from a full listing. The page token is the
+// last name of the previous page.
+func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
+	const op = "list"
+	if err := b.check(ctx, op, ""); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &backend.ListOptions{}
+	}
+	if opts.MaxResults < 0 {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "MaxResults %d is negative", opts.MaxResults)
+	}
+	limit := opts.MaxResults
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	var vols api.VolumeListResp
+	if err := b.c.do(ctx, http.MethodGet, "/v1/volumes", nil, http.StatusOK, &vols); err != nil {
+		return nil, fail(op, "", err)
+	}
+	var names []string
+	byName := make(map[string]api.VolumeInfo, len(vols))
+	for _, v := range vols {
+		info := api.VolumeInfo(v)
+		if _, dup := byName[info.Name]; dup || !managed(&info) || info.Name <= opts.PageToken {
+			continue
+		}
+		byName[info.Name] = info
+		names = append(names, info.Name)
+	}
+	sort.Strings(names)
+	page := &backend.ListPage{}
+	for _, n := range names {
+		if len(page.Subvols) == limit {
+			page.NextPageToken = page.Subvols[limit-1].Name
+			break
+		}
+		page.Subvols = append(page.Subvols, toSubvol(byName[n]))
+	}
+	return page, nil
+}
+
+// Close marks the backend closed and closes idle connections of its own
+// HTTP client. It never fails.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	if b.ownHC {
+		b.c.hc.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Ping checks that glusterd2 answers GET /ping (with the credentials).
+func (b *Backend) Ping(ctx context.Context) error {
+	const op = "ping"
+	if err := b.check(ctx, op, ""); err != nil {
+		return err
+	}
+	if err := b.c.do(ctx, http.MethodGet, "/ping", nil, http.StatusOK, nil); err != nil {
+		return fail(op, "", err)
+	}
+	return nil
+}
+
+// Resize is Unimplemented: glusterd2 v4.1.1 can grow a volume only by
+// adding bricks, never to a size.
+func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*backend.Subvol, error) {
+	const op = "resize"
+	if err := b.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+		"glusterd2 v4.1.1 has no size-based expand: POST /v1/volumes/{volname}/expand takes bricks only, and smart volumes cannot be shrunk")
+}
+
+// Clone is Unimplemented: glusterd2 v4.1.1 answers 501 to snapshot clone.
+func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backend.Subvol, error) {
+	const op = "clone"
+	name := ""
+	if req != nil {
+		name = req.Name
+	}
+	if err := b.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+		"glusterd2 v4.1.1 cannot clone: POST /v1/snapshot/{snapname}/clone answers 501 \"Snapshot Clone\" (and snapshots cannot be deleted either)")
+}
+
+// Usage reports the volume's capacity and use as glusterd2 measures them
+// (GET /v1/volumes/{volname}/status, a statfs of the mounted volume): Limit
+// is the capacity, a little less than SizeBytes on a real cluster because
+// of filesystem overhead. Files and Dirs are unknown (-1). A volume that is
+// not started is FailedPrecondition.
+func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) {
+	const op = "usage"
+	if err := b.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	if err := checkName(op, name, subvolkit.NotFound); err != nil {
+		return nil, err
+	}
+	var st api.VolumeStatusResp
+	if err := b.c.do(ctx, http.MethodGet, volPath(name)+"/status", nil, http.StatusOK, &st); err != nil {
+		return nil, fail(op, name, err)
+	}
+	if !managed(&st.Info) {
+		return nil, notManaged(op, name)
+	}
+	if st.Size.Capacity > 1<<62 || st.Size.Used > 1<<62 {
+		return nil, subvolkit.Errorf(subvolkit.Internal, op, name, "glusterd2 reports an implausible size %+v", st.Size)
+	}
+	u := quota.NewUsage(int64(st.Size.Capacity), int64(st.Size.Used))
+	return &u, nil
+}
+
+// As exposes the clients underneath: *(**http.Client) is set to the HTTP
+// client the backend uses, and *(**restclient.Client) to a new upstream
+// pkg/restclient client for the same URL and credentials (for calls this
+// package does not make; it has no context and a fixed 30 s timeout).
+func (b *Backend) As(i any) bool {
+	switch p := i.(type) {
+	case **http.Client:
+		*p = b.c.hc
+		return true
+	case **restclient.Client:
+		*p = restclient.New(b.c.base, b.opts.User, b.opts.Secret, b.opts.CACert, b.opts.Insecure)
+		return true
+	}
+	return false
+}
+
+// toSubvol describes a volume this backend made.
+func toSubvol(v api.VolumeInfo) *backend.Subvol {
+	sv := &backend.Subvol{
+		Name:    v.Name,
+		ID:      v.ID.String(),
+		Volume:  v.Name,
+		Path:    "",
+		Servers: brickHosts(v.Subvols, nil),
+		UID:     -1,
+		GID:     -1,
+	}
+	if n, err := strconv.ParseInt(v.Metadata[MetaSize], 10, 64); err == nil {
+		sv.SizeBytes = n
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v.Metadata[MetaCreated]); err == nil {
+		sv.Created = t
+	}
+	if raw := v.Metadata[MetaLabels]; raw != "" {
+		var labels map[string]string
+		if json.Unmarshal([]byte(raw), &labels) == nil && len(labels) > 0 {
+			sv.Labels = labels
+		}
+	}
+	return sv
+}
+
+// brickHosts appends the hosts of the bricks, each once, in brick order.
+func brickHosts(subvols []api.Subvol, out []string) []string {
+	for _, sv := range subvols {
+		for _, br := range sv.Bricks {
+			if br.Hostname != "" && !slices.Contains(out, br.Hostname) {
+				out = append(out, br.Hostname)
+			}
+		}
+		out = brickHosts(sv.Subvols, out)
+	}
+	return out
+}
