@@ -16,7 +16,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -184,9 +183,3 @@ func (c *client) transportErr(ctx, actx context.Context, method, path string, er
 	dial := errors.As(err, &op) && op.Op == "dial"
 	return dial || method == http.MethodGet, te
 }
-
-// jsonUnmarshal is json.Unmarshal; a name for errmap.go's decoding.
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-// formatInt is strconv.FormatInt in base 10.
-func formatInt(n int64) string { return strconv.FormatInt(n, 10) }

@@ -31,10 +31,10 @@
 //
 // # What a subvolume is
 //
-// Create calls POST /v1/smartvol with the name and the size, records the
-// size, creation time and labels in the volume's glusterd2 metadata
-// (POST /v1/volumes/{volname}/edit; keys MetaSize, MetaCreated and
-// MetaLabels) and starts the volume. If a step after the volume was made
+// Create calls POST /v1/smartvol with the volume name (see below) and the
+// size, records the size, name, creation time and labels in the volume's
+// glusterd2 metadata (POST /v1/volumes/{volname}/edit; keys MetaSize,
+// MetaName, MetaCreated and MetaLabels) and starts the volume. If a step after the volume was made
 // fails, Create stops and deletes it again before returning; if the create
 // itself got no answer, Create removes a never-started volume of that name
 // that lacks the metadata. Delete stops the volume and deletes it.
@@ -43,22 +43,25 @@
 // turns "--size 1G" into 1024) and refuses less than 10 MiB, so a request
 // is rounded up to whole MiB, and to at least MinSizeBytes; SizeBytes
 // reports the rounded size, the one asked of glusterd2. The volume's
-// filesystem capacity is a little smaller (XFS overhead); Usage reports it.
+// filesystem capacity is a little smaller (XFS overhead).
 //
-// Subvol.Name, Volume and the glusterd2 volume name are the same; ID is the
-// volume's UUID; Path is "" (mount the whole volume); Servers are the hosts
-// of the volume's bricks, each once, in brick order. UID and GID are -1 and
-// Mode 0: glusterd2 does not report the root directory's owner.
+// Subvol.Volume is the glusterd2 volume name, VolumeName(Name): the
+// subvolume's name itself unless glusterd2 cannot take it (it has a '.', or
+// is longer than MaxVolumeName), in which case it is rewritten and made
+// unique with a hash; the subvolume's name is kept in the metadata. ID is
+// the volume's UUID; Path is "" (mount the whole volume); Servers are the
+// hosts of the volume's bricks, each once, in brick order. UID and GID are
+// -1 and Mode 0: glusterd2 does not report the root directory's owner.
 //
-// Names are glusterd2 volume names, letters, digits, '_' and '-' only: a
-// name with '.' is InvalidArgument for Create and NotFound elsewhere.
-//
-// A volume without the MetaSize metadata was not made by this backend: List
-// leaves it out, and Get, Delete and Usage refuse it with FailedPrecondition
-// rather than touch it. The one exception is a volume in glusterd2's
-// "Created" state (never started, so it never held data), which is what a
-// Create cut short leaves: Delete removes it, so that deleting the name
-// completes the cleanup.
+// A volume without the MetaSize metadata is not a subvolume (this backend
+// did not make it, or it was retained): List leaves it out, Get, Delete and
+// Usage say NotFound and leave it alone, and Create of its name is
+// AlreadyExists. The same holds for a volume whose MetaName is another
+// subvolume's. A volume this backend made but never started (a Create whose
+// clean-up failed) is FailedPrecondition for Get and left out of List. The one exception is a volume in glusterd2's "Created"
+// state (never started, so it never held data), which is what a Create cut
+// short leaves: Delete removes it, so that deleting the name completes the
+// cleanup.
 //
 // # Capabilities
 //
@@ -73,9 +76,10 @@
 //   - Clone: POST /v1/snapshot/{snapname}/clone answers 501 "Snapshot
 //     Clone" in v4.1.1 (as do snapshot delete and restore).
 //   - Usage works: GET /v1/volumes/{volname}/status reports the mounted
-//     volume's capacity and used bytes (Files and Dirs are -1). It needs the
-//     volume to be started. Directory quotas are not used at all (the
-//     quota plugin's limit routes are stubs in v4.1.1).
+//     volume's used bytes; Limit is SizeBytes, Available the difference,
+//     Files and Dirs -1. It needs the volume to be started. Directory quotas
+//     are not used at all (the quota plugin's limit routes are stubs in
+//     v4.1.1): the volume's own size is the limit.
 //   - Ownership: CreateRequest.Owner other than nil or {-1, -1, 0} is
 //     Unimplemented: glusterd2 cannot set the owner or mode of a volume's
 //     root directory.
@@ -123,8 +127,13 @@
 //
 // # Concurrency
 //
-// A *Backend is safe for concurrent use by multiple goroutines. It keeps no
-// state besides its HTTP client; glusterd2 serializes operations on a
-// volume with its own transaction locks (a 409 when one is not obtained
-// within 5 s).
+// A *Backend is safe for concurrent use by multiple goroutines. glusterd2
+// serializes operations on a volume with its own transaction locks (a 409
+// when one is not obtained within 5 s), but a smart volume create checks
+// that the name is free before it takes the lock, and the losing one of two
+// concurrent creates of a name removes, in its undo, bricks named after the
+// volume, the winner's. The backend therefore serializes Create and Delete
+// per name among its own calls; two processes must not create the same name
+// on one glusterd2 at the same time (subvol.Pool's locks are per process
+// too).
 package glusterd2

@@ -2,6 +2,7 @@ package glusterd2
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,7 +105,7 @@ func newHTTPError(method, path string, status int, body []byte) *HTTPError {
 	var er api.ErrorResp
 	var s string
 	switch {
-	case jsonUnmarshal(body, &er) == nil && len(er.Errors) > 0:
+	case json.Unmarshal(body, &er) == nil && len(er.Errors) > 0:
 		e.Errors = er.Errors
 		for _, ae := range er.Errors {
 			if api.ErrorCode(ae.Code) == api.ErrTxnStepFailed {
@@ -114,7 +115,7 @@ func newHTTPError(method, path string, status int, body []byte) *HTTPError {
 				e.Messages = append(e.Messages, ae.Message)
 			}
 		}
-	case jsonUnmarshal(body, &s) == nil:
+	case json.Unmarshal(body, &s) == nil:
 		e.Messages = []string{s}
 	default:
 		if t := strings.TrimSpace(string(body)); t != "" {

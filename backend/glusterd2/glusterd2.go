@@ -2,8 +2,10 @@ package glusterd2
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +29,7 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 )
 
@@ -50,9 +54,16 @@ const MinSizeBytes = 10 * quota.MiB
 // volume without MetaSize was not made by this backend.
 const (
 	MetaSize    = "subvolkit.size"    // size in bytes, decimal
+	MetaName    = "subvolkit.name"    // the subvolume's name
 	MetaCreated = "subvolkit.created" // creation time, RFC 3339, UTC
 	MetaLabels  = "subvolkit.labels"  // labels as a JSON object
 )
+
+// MaxVolumeName is the longest glusterd2 volume name the backend uses.
+// glusterd2 v4.1.1 names a smart volume's thin pool and logical volumes
+// after it ("brick-<volume>-s0-b0"), and LVM limits those names to 127
+// bytes with room for its own suffixes ("_tmeta").
+const MaxVolumeName = 100
 
 // maxMetadata is glusterd2's limit on a volume's metadata (keys and values).
 const maxMetadata = 4096
@@ -140,6 +151,7 @@ type Backend struct {
 	layout layout
 	ownHC  bool
 	closed atomic.Bool
+	locks  nameLocks // Create and Delete, per name
 }
 
 var (
@@ -259,17 +271,45 @@ func fail(op, name string, err error) error {
 	return subvolkit.E(ErrorKind(err), op, name, err)
 }
 
-// checkName rejects names glusterd2 cannot hold: InvalidArgument for Create,
-// NotFound elsewhere (no such volume can exist).
-func checkName(op, name string, kind subvolkit.Kind) error {
-	if name == "" {
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "subvolume name is empty")
-	}
-	if !volNameRE.MatchString(name) {
-		return subvolkit.Errorf(kind, op, name,
-			"glusterd2 volume names allow only letters, digits, '_' and '-', so no volume is named %q", name)
+// checkName rejects invalid subvolume names (InvalidArgument).
+func checkName(op, name string) error {
+	if err := naming.ValidateSubvolName(name); err != nil {
+		return subvolkit.WithOp(op, name, err)
 	}
 	return nil
+}
+
+// VolumeName returns the glusterd2 volume name that holds the subvolume
+// name: name itself if glusterd2 accepts it (letters, digits, '_' and '-')
+// and it is at most MaxVolumeName bytes long. Otherwise each run of other
+// bytes becomes '-', the result is cut to leave room, and "-" and 10 hex
+// digits of the SHA-256 of name are appended, so that distinct names get
+// distinct volumes. The subvolume's own name is kept in the volume's
+// metadata (MetaName), which Get and Delete check.
+func VolumeName(name string) string {
+	if len(name) <= MaxVolumeName && volNameRE.MatchString(name) {
+		return name
+	}
+	var b strings.Builder
+	dash := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c == '_' || c == '-' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+		switch {
+		case ok:
+			b.WriteByte(c)
+			dash = false
+		case !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	sum := sha256.Sum256([]byte(name))
+	base := b.String()
+	if len(base) > MaxVolumeName-11 {
+		base = base[:MaxVolumeName-11]
+	}
+	return base + "-" + hex.EncodeToString(sum[:5])
 }
 
 // layoutFor applies a request's Parameters (replica, disperse, redundancy)
@@ -321,9 +361,10 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	if err := b.check(ctx, op, name); err != nil {
 		return nil, err
 	}
-	if err := checkName(op, name, subvolkit.InvalidArgument); err != nil {
+	if err := checkName(op, name); err != nil {
 		return nil, err
 	}
+	vol := VolumeName(name)
 	if req.SizeBytes <= 0 {
 		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", req.SizeBytes)
 	}
@@ -339,13 +380,18 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	if err != nil {
 		return nil, err
 	}
-	meta, err := metadata(size, time.Now().UTC(), req.Labels)
+	meta, err := metadata(name, size, time.Now().UTC(), req.Labels)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
 	}
+	unlock, err := b.locks.lock(ctx, name)
+	if err != nil {
+		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
+	}
+	defer unlock()
 
 	svReq := smartvolapi.VolCreateReq{
-		Name:                    name,
+		Name:                    vol,
 		Size:                    uint64(size / quota.MiB),
 		DisperseCount:           l.disperse,
 		DisperseRedundancyCount: l.redundancy,
@@ -360,67 +406,70 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 			// No answer (a broken connection, a cancelled context):
 			// the volume may have been made. Remove it if it is there
 			// and still as smartvol makes it.
-			b.removeFresh(ctx, name)
+			b.removeFresh(ctx, vol)
 		}
 		return nil, fail(op, name, err)
 	}
 
 	var edited api.VolumeEditResp
-	err = b.c.do(ctx, http.MethodPost, volPath(name)+"/edit", api.VolEditReq{Metadata: meta}, http.StatusOK, &edited)
+	err = b.c.do(ctx, http.MethodPost, volPath(vol)+"/edit", api.VolEditReq{Metadata: meta}, http.StatusOK, &edited)
 	if err == nil {
 		var started api.VolumeStartResp
-		err = b.c.do(ctx, http.MethodPost, volPath(name)+"/start", api.VolumeStartReq{}, http.StatusOK, &started)
+		err = b.c.do(ctx, http.MethodPost, volPath(vol)+"/start", api.VolumeStartReq{}, http.StatusOK, &started)
 		if err == nil {
 			return toSubvol(api.VolumeInfo(started)), nil
 		}
 	}
-	if rbErr := b.rollback(ctx, name); rbErr != nil {
+	if rbErr := b.rollback(ctx, vol); rbErr != nil {
 		b.c.log.LogAttrs(ctx, slog.LevelWarn, "glusterd2: rollback of a failed create failed",
-			slog.String("volume", name), slog.Any("error", rbErr))
+			slog.String("volume", vol), slog.Any("error", rbErr))
 		return nil, subvolkit.E(ErrorKind(err), op, name,
 			fmt.Errorf("%w (and removing the half-made volume failed: %v)", err, rbErr))
 	}
 	return nil, subvolkit.E(ErrorKind(err), op, name, fmt.Errorf("%w (the volume was removed again)", err))
 }
 
-// rollback stops (if need be) and deletes a volume Create made, even when
-// ctx is done, within Options.RollbackTimeout.
-func (b *Backend) rollback(ctx context.Context, name string) error {
+// rollback stops (if need be) and deletes the volume vol Create made, even
+// when ctx is done, within Options.RollbackTimeout.
+func (b *Backend) rollback(ctx context.Context, vol string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.RollbackTimeout)
 	defer cancel()
-	err := b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil)
+	err := b.c.do(ctx, http.MethodDelete, volPath(vol), nil, http.StatusNoContent, nil)
 	var he *HTTPError
 	if errors.As(err, &he) && he.Status == http.StatusBadRequest && he.has(msgDeleteStarted) {
 		// The start went through after all.
-		if err = b.stop(ctx, name); err == nil {
-			err = b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil)
+		if err = b.stop(ctx, vol); err == nil {
+			err = b.c.do(ctx, http.MethodDelete, volPath(vol), nil, http.StatusNoContent, nil)
 		}
+	}
+	if ErrorKind(err) == subvolkit.NotFound {
+		return nil // gone already
 	}
 	return err
 }
 
-// removeFresh deletes the volume name if it exists, was never started and
+// removeFresh deletes the volume vol if it exists, was never started and
 // has no metadata of this backend: what a smartvol create whose answer was
 // lost leaves. Failures are only logged: a later Delete removes such a
 // volume too.
-func (b *Backend) removeFresh(ctx context.Context, name string) {
+func (b *Backend) removeFresh(ctx context.Context, vol string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.RollbackTimeout)
 	defer cancel()
 	var v api.VolumeGetResp
-	err := b.c.do(ctx, http.MethodGet, volPath(name), nil, http.StatusOK, &v)
+	err := b.c.do(ctx, http.MethodGet, volPath(vol), nil, http.StatusOK, &v)
 	info := api.VolumeInfo(v)
 	if err == nil && !managed(&info) && info.State == api.VolCreated {
-		err = b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil)
+		err = b.c.do(ctx, http.MethodDelete, volPath(vol), nil, http.StatusNoContent, nil)
 	}
 	if err != nil && ErrorKind(err) != subvolkit.NotFound {
 		b.c.log.LogAttrs(ctx, slog.LevelWarn, "glusterd2: could not check for a volume a failed create may have made",
-			slog.String("volume", name), slog.Any("error", err))
+			slog.String("volume", vol), slog.Any("error", err))
 	}
 }
 
-// stop stops a volume; one already stopped is fine.
-func (b *Backend) stop(ctx context.Context, name string) error {
-	err := b.c.do(ctx, http.MethodPost, volPath(name)+"/stop", nil, http.StatusOK, nil)
+// stop stops the volume vol; one already stopped is fine.
+func (b *Backend) stop(ctx context.Context, vol string) error {
+	err := b.c.do(ctx, http.MethodPost, volPath(vol)+"/stop", nil, http.StatusOK, nil)
 	var he *HTTPError
 	if errors.As(err, &he) && he.Status == http.StatusBadRequest && he.has(msgAlreadyStop) {
 		return nil
@@ -429,9 +478,10 @@ func (b *Backend) stop(ctx context.Context, name string) error {
 }
 
 // metadata builds the metadata Create records, within glusterd2's limit.
-func metadata(size int64, created time.Time, labels map[string]string) (map[string]string, error) {
+func metadata(name string, size int64, created time.Time, labels map[string]string) (map[string]string, error) {
 	m := map[string]string{
-		MetaSize:    formatInt(size),
+		MetaSize:    strconv.FormatInt(size, 10),
+		MetaName:    name,
 		MetaCreated: created.Format(time.RFC3339Nano),
 	}
 	if len(labels) > 0 {
@@ -451,12 +501,14 @@ func metadata(size int64, created time.Time, labels map[string]string) (map[stri
 	return m, nil
 }
 
-func volPath(name string) string { return "/v1/volumes/" + url.PathEscape(name) }
+// volPath is the REST path of the glusterd2 volume vol.
+func volPath(vol string) string { return "/v1/volumes/" + url.PathEscape(vol) }
 
-// getVolume fetches a volume; kind NotFound if glusterd2 has none of name.
+// getVolume fetches the volume that holds the subvolume name; kind NotFound
+// if glusterd2 has none.
 func (b *Backend) getVolume(ctx context.Context, op, name string) (*api.VolumeInfo, error) {
 	var v api.VolumeGetResp
-	if err := b.c.do(ctx, http.MethodGet, volPath(name), nil, http.StatusOK, &v); err != nil {
+	if err := b.c.do(ctx, http.MethodGet, volPath(VolumeName(name)), nil, http.StatusOK, &v); err != nil {
 		return nil, fail(op, name, err)
 	}
 	info := api.VolumeInfo(v)
@@ -469,27 +521,58 @@ func managed(v *api.VolumeInfo) bool {
 	return ok
 }
 
-func notManaged(op, name string) error {
-	return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
-		"glusterd2 volume %q was not made by subvolkit (it has no %q metadata); leaving it alone", name, MetaSize)
+// subvolName is the name of the subvolume a managed volume holds.
+func subvolName(v *api.VolumeInfo) string {
+	if n := v.Metadata[MetaName]; n != "" {
+		return n
+	}
+	return v.Name
 }
 
-// Get returns the subvolume for the volume named name: NotFound if there is
-// none, FailedPrecondition if the volume was not made by this backend.
+// notOurs checks that v holds the subvolume name. A volume without the
+// backend's metadata, or holding another subvolume (whose name maps to the
+// same volume name), is not that subvolume: for the pool, name does not
+// exist, and the volume is left alone.
+func notOurs(op, name string, v *api.VolumeInfo) error {
+	if !managed(v) {
+		return subvolkit.Errorf(subvolkit.NotFound, op, name,
+			"glusterd2 volume %q exists but has no %q metadata, so it is not a subvolume (subvolkit did not make it, or it was retained); leaving it alone",
+			v.Name, MetaSize)
+	}
+	if other := subvolName(v); other != name {
+		return subvolkit.Errorf(subvolkit.NotFound, op, name,
+			"glusterd2 volume %q holds the subvolume %q, not %q", v.Name, other, name)
+	}
+	return nil
+}
+
+// incomplete is the error for a volume this backend made but never started.
+func incomplete(op, name string, v *api.VolumeInfo) error {
+	return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+		"glusterd2 volume %q was made but never started: a Create did not finish; Delete removes it", v.Name)
+}
+
+// Get returns the subvolume for the volume named name, or NotFound if there
+// is no such volume or it was not made by this backend. A volume this
+// backend made but never started (a Create whose clean-up failed) is
+// FailedPrecondition: it holds the name until Delete removes it.
 func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error) {
 	const op = "get"
 	if err := b.check(ctx, op, name); err != nil {
 		return nil, err
 	}
-	if err := checkName(op, name, subvolkit.NotFound); err != nil {
+	if err := checkName(op, name); err != nil {
 		return nil, err
 	}
 	v, err := b.getVolume(ctx, op, name)
 	if err != nil {
 		return nil, err
 	}
-	if !managed(v) {
-		return nil, notManaged(op, name)
+	if err := notOurs(op, name, v); err != nil {
+		return nil, err
+	}
+	if v.State == api.VolCreated {
+		return nil, incomplete(op, name, v)
 	}
 	return toSubvol(*v), nil
 }
@@ -498,8 +581,8 @@ func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error)
 // runs and deletes it (data and bricks go); DeletePolicyRetain only removes
 // the backend's metadata, so the volume, running and with its data, leaves
 // the pool; DeletePolicyArchive is Unimplemented. A volume this backend did
-// not make is FailedPrecondition and left alone, except one that was never
-// started (a Create that could not finish), which DeletePolicyDelete removes.
+// not make is NotFound and left alone, except one that was never started (a
+// Create that could not finish), which DeletePolicyDelete removes.
 func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteOptions) error {
 	const op = "delete"
 	if err := b.check(ctx, op, name); err != nil {
@@ -517,35 +600,47 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	default:
 		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown delete policy %d", policy)
 	}
-	if err := checkName(op, name, subvolkit.NotFound); err != nil {
+	if err := checkName(op, name); err != nil {
 		return err
 	}
+	unlock, err := b.locks.lock(ctx, name)
+	if err != nil {
+		return subvolkit.E(subvolkit.Canceled, op, name, err)
+	}
+	defer unlock()
 	v, err := b.getVolume(ctx, op, name)
 	if err != nil {
 		return err
 	}
-	if !managed(v) && (v.State != api.VolCreated || policy != backend.DeletePolicyDelete) {
-		return notManaged(op, name)
+	// A never-started volume without metadata is what a Create cut short
+	// leaves; anything else must hold this subvolume.
+	leftover := !managed(v) && v.State == api.VolCreated && policy == backend.DeletePolicyDelete
+	if err := notOurs(op, name, v); err != nil && !leftover {
+		return err
 	}
 	if policy == backend.DeletePolicyRetain {
-		req := api.VolEditReq{Metadata: map[string]string{MetaSize: "", MetaCreated: "", MetaLabels: ""}, DeleteMetadata: true}
-		if err := b.c.do(ctx, http.MethodPost, volPath(name)+"/edit", req, http.StatusOK, nil); err != nil {
+		req := api.VolEditReq{
+			Metadata:       map[string]string{MetaSize: "", MetaName: "", MetaCreated: "", MetaLabels: ""},
+			DeleteMetadata: true,
+		}
+		if err := b.c.do(ctx, http.MethodPost, volPath(v.Name)+"/edit", req, http.StatusOK, nil); err != nil {
 			return fail(op, name, err)
 		}
 		return nil
 	}
 	if v.State == api.VolStarted {
-		if err := b.stop(ctx, name); err != nil {
+		if err := b.stop(ctx, v.Name); err != nil {
 			return fail(op, name, err)
 		}
 	}
-	if err := b.c.do(ctx, http.MethodDelete, volPath(name), nil, http.StatusNoContent, nil); err != nil {
+	if err := b.c.do(ctx, http.MethodDelete, volPath(v.Name), nil, http.StatusNoContent, nil); err != nil {
 		return fail(op, name, err)
 	}
 	return nil
 }
 
-// List lists the volumes this backend made, sorted by name. glusterd2 has
+// List lists the volumes this backend made, sorted by name, leaving out
+// those never started (see Get). glusterd2 has
 // no paging: every page is cut from a full listing. The page token is the
 // last name of the previous page.
 func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
@@ -571,11 +666,15 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 	byName := make(map[string]api.VolumeInfo, len(vols))
 	for _, v := range vols {
 		info := api.VolumeInfo(v)
-		if _, dup := byName[info.Name]; dup || !managed(&info) || info.Name <= opts.PageToken {
+		if !managed(&info) || info.State == api.VolCreated {
 			continue
 		}
-		byName[info.Name] = info
-		names = append(names, info.Name)
+		n := subvolName(&info)
+		if _, dup := byName[n]; dup || n <= opts.PageToken || VolumeName(n) != info.Name {
+			continue
+		}
+		byName[n] = info
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	page := &backend.ListPage{}
@@ -638,30 +737,31 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 		"glusterd2 v4.1.1 cannot clone: POST /v1/snapshot/{snapname}/clone answers 501 \"Snapshot Clone\" (and snapshots cannot be deleted either)")
 }
 
-// Usage reports the volume's capacity and use as glusterd2 measures them
-// (GET /v1/volumes/{volname}/status, a statfs of the mounted volume): Limit
-// is the capacity, a little less than SizeBytes on a real cluster because
-// of filesystem overhead. Files and Dirs are unknown (-1). A volume that is
-// not started is FailedPrecondition.
+// Usage reports the space used in the volume as glusterd2 measures it (GET
+// /v1/volumes/{volname}/status, a statfs of the mounted volume). Limit is
+// the subvolume's SizeBytes; the volume's filesystem is a little smaller
+// (XFS overhead), so writes can fail somewhat before Used reaches Limit.
+// Files and Dirs are unknown (-1). A volume that is not started is
+// FailedPrecondition.
 func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) {
 	const op = "usage"
 	if err := b.check(ctx, op, name); err != nil {
 		return nil, err
 	}
-	if err := checkName(op, name, subvolkit.NotFound); err != nil {
+	if err := checkName(op, name); err != nil {
 		return nil, err
 	}
 	var st api.VolumeStatusResp
-	if err := b.c.do(ctx, http.MethodGet, volPath(name)+"/status", nil, http.StatusOK, &st); err != nil {
+	if err := b.c.do(ctx, http.MethodGet, volPath(VolumeName(name))+"/status", nil, http.StatusOK, &st); err != nil {
 		return nil, fail(op, name, err)
 	}
-	if !managed(&st.Info) {
-		return nil, notManaged(op, name)
+	if err := notOurs(op, name, &st.Info); err != nil {
+		return nil, err
 	}
-	if st.Size.Capacity > 1<<62 || st.Size.Used > 1<<62 {
+	if st.Size.Used > 1<<62 {
 		return nil, subvolkit.Errorf(subvolkit.Internal, op, name, "glusterd2 reports an implausible size %+v", st.Size)
 	}
-	u := quota.NewUsage(int64(st.Size.Capacity), int64(st.Size.Used))
+	u := quota.NewUsage(toSubvol(st.Info).SizeBytes, int64(st.Size.Used))
 	return &u, nil
 }
 
@@ -684,7 +784,7 @@ func (b *Backend) As(i any) bool {
 // toSubvol describes a volume this backend made.
 func toSubvol(v api.VolumeInfo) *backend.Subvol {
 	sv := &backend.Subvol{
-		Name:    v.Name,
+		Name:    subvolName(&v),
 		ID:      v.ID.String(),
 		Volume:  v.Name,
 		Path:    "",
@@ -718,4 +818,44 @@ func brickHosts(subvols []api.Subvol, out []string) []string {
 		out = brickHosts(sv.Subvols, out)
 	}
 	return out
+}
+
+// nameLocks serializes Create and Delete per name within a Backend.
+// glusterd2 v4.1.1 checks that a smart volume's name is free before it takes
+// its transaction lock, and the loser of two concurrent creates of one name
+// undoes its brick preparation, which unmounts and removes logical volumes
+// named after the volume: the winner's bricks. Calls from one process
+// therefore never race; processes sharing a glusterd2 must not create the
+// same name at the same time.
+type nameLocks struct {
+	mu   sync.Mutex
+	busy map[string]chan struct{} // closed when the holder unlocks
+}
+
+// lock waits until no other call holds name, or ctx is done.
+func (l *nameLocks) lock(ctx context.Context, name string) (func(), error) {
+	for {
+		l.mu.Lock()
+		if l.busy == nil {
+			l.busy = make(map[string]chan struct{})
+		}
+		held, ok := l.busy[name]
+		if !ok {
+			done := make(chan struct{})
+			l.busy[name] = done
+			l.mu.Unlock()
+			return func() {
+				l.mu.Lock()
+				delete(l.busy, name)
+				l.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

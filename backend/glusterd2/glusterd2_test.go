@@ -191,15 +191,64 @@ func TestSizes(t *testing.T) {
 func TestNames(t *testing.T) {
 	s, b := setup(t, nil, nil)
 	ctx := context.Background()
-	_, err := b.Create(ctx, &backend.CreateRequest{Name: "has.dot", SizeBytes: quota.MiB})
-	wantKind(t, "Create with a dot", err, subvolkit.InvalidArgument)
-	_, err = b.Get(ctx, "has.dot")
-	wantKind(t, "Get with a dot", err, subvolkit.NotFound)
-	wantKind(t, "Delete with a dot", b.Delete(ctx, "has.dot", nil), subvolkit.NotFound)
-	_, err = b.Get(ctx, "")
-	wantKind(t, "Get of an empty name", err, subvolkit.InvalidArgument)
-	if s.Total() != 0 {
-		t.Errorf("%d requests for names glusterd2 cannot hold", s.Total())
+
+	// A name glusterd2 cannot take lives in a volume with another name.
+	sv := create(t, b, "My.Claim", quota.MiB)
+	if sv.Name != "My.Claim" || sv.Volume != glusterd2.VolumeName("My.Claim") ||
+		!strings.HasPrefix(sv.Volume, "My-Claim-") || len(sv.Volume) != len("My-Claim-")+10 {
+		t.Fatalf("Subvol = %+v", sv)
+	}
+	if got := volumeNames(s); len(got) != 1 || got[0] != sv.Volume {
+		t.Fatalf("fake volumes %v", got)
+	}
+	got, err := b.Get(ctx, "My.Claim")
+	if err != nil || got.Name != "My.Claim" || got.Volume != sv.Volume {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	page, err := b.List(ctx, nil)
+	if err != nil || len(page.Subvols) != 1 || page.Subvols[0].Name != "My.Claim" {
+		t.Fatalf("List = %+v, %v", page, err)
+	}
+
+	// A subvolume named like that volume is another one: it cannot be
+	// made, and is not found.
+	_, err = b.Create(ctx, &backend.CreateRequest{Name: sv.Volume, SizeBytes: quota.MiB})
+	wantKind(t, "Create of the mapped name", err, subvolkit.AlreadyExists)
+	_, err = b.Get(ctx, sv.Volume)
+	wantKind(t, "Get of the mapped name", err, subvolkit.NotFound)
+	if !strings.Contains(err.Error(), `holds the subvolume "My.Claim"`) {
+		t.Errorf("error %q", err)
+	}
+	wantKind(t, "Delete of the mapped name", b.Delete(ctx, sv.Volume, nil), subvolkit.NotFound)
+	if len(s.Volumes()) != 1 {
+		t.Fatal("a Delete of another name removed the volume")
+	}
+	if err := b.Delete(ctx, "My.Claim", nil); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+
+	// Long names are shortened, within MaxVolumeName.
+	long := strings.Repeat("a", 128)
+	lv := create(t, b, long, quota.MiB)
+	if len(lv.Volume) != glusterd2.MaxVolumeName || lv.Name != long {
+		t.Fatalf("long name: volume %q (%d bytes)", lv.Volume, len(lv.Volume))
+	}
+	if glusterd2.VolumeName(long) == glusterd2.VolumeName(long[:127]+"b") {
+		t.Fatal("two long names share a volume name")
+	}
+	if got := glusterd2.VolumeName("pvc-0a1b_C"); got != "pvc-0a1b_C" {
+		t.Errorf("VolumeName of an acceptable name = %q", got)
+	}
+
+	total := s.Total()
+	for _, bad := range []string{"", "a/b", "..", "-x"} {
+		_, err = b.Create(ctx, &backend.CreateRequest{Name: bad, SizeBytes: quota.MiB})
+		wantKind(t, fmt.Sprintf("Create(%q)", bad), err, subvolkit.InvalidArgument)
+		_, err = b.Get(ctx, bad)
+		wantKind(t, fmt.Sprintf("Get(%q)", bad), err, subvolkit.InvalidArgument)
+	}
+	if s.Total() != total {
+		t.Errorf("%d requests for invalid names", s.Total()-total)
 	}
 }
 
@@ -451,7 +500,7 @@ func TestCreateThenStartFailureRollsBack(t *testing.T) {
 	}
 
 	// The rollback fails too: the error says so, and what is left (never
-	// started, no metadata) is refused by Get but removed by Delete.
+	// started) is refused by Get and List, and removed by Delete.
 	s.FailNext("POST", "/v1/volumes/half/start", http.StatusInternalServerError, "brick failed to start", 1)
 	s.FailNext("DELETE", "/v1/volumes/half", http.StatusBadRequest, "no", 1)
 	_, err = b.Create(ctx, &backend.CreateRequest{Name: "half", SizeBytes: quota.MiB})
@@ -464,6 +513,11 @@ func TestCreateThenStartFailureRollsBack(t *testing.T) {
 	}
 	_, err = b.Create(ctx, &backend.CreateRequest{Name: "half", SizeBytes: quota.MiB})
 	wantKind(t, "Create over the leftover", err, subvolkit.AlreadyExists)
+	_, err = b.Get(ctx, "half")
+	wantKind(t, "Get of the leftover", err, subvolkit.FailedPrecondition)
+	if page, err := b.List(ctx, nil); err != nil || len(page.Subvols) != 0 {
+		t.Fatalf("List lists the leftover: %+v, %v", page, err)
+	}
 	if err := b.Delete(ctx, "half", nil); err != nil {
 		t.Fatalf("Delete of the leftover: %v", err)
 	}
@@ -563,10 +617,13 @@ func TestRestclientAndForeignVolumes(t *testing.T) {
 		t.Fatalf("List = %+v, %v", page, err)
 	}
 	_, err = b.Get(ctx, "foreign")
-	wantKind(t, "Get of a foreign volume", err, subvolkit.FailedPrecondition)
-	wantKind(t, "Delete of a foreign volume", b.Delete(ctx, "foreign", nil), subvolkit.FailedPrecondition)
+	wantKind(t, "Get of a foreign volume", err, subvolkit.NotFound)
+	if !strings.Contains(err.Error(), "is not a subvolume") {
+		t.Errorf("error %q does not say why", err)
+	}
+	wantKind(t, "Delete of a foreign volume", b.Delete(ctx, "foreign", nil), subvolkit.NotFound)
 	_, err = b.Usage(ctx, "foreign")
-	wantKind(t, "Usage of a foreign volume", err, subvolkit.FailedPrecondition)
+	wantKind(t, "Usage of a foreign volume", err, subvolkit.NotFound)
 	_, err = b.Create(ctx, &backend.CreateRequest{Name: "foreign", SizeBytes: quota.MiB})
 	wantKind(t, "Create over a foreign volume", err, subvolkit.AlreadyExists)
 	if got := strings.Join(volumeNames(s), ","); got != "foreign,mine" {
@@ -617,8 +674,10 @@ func TestRetain(t *testing.T) {
 		t.Fatalf("List after retain = %+v, %v", page, err)
 	}
 	_, err := b.Get(ctx, "keep")
-	wantKind(t, "Get after retain", err, subvolkit.FailedPrecondition)
-	wantKind(t, "Delete after retain", b.Delete(ctx, "keep", nil), subvolkit.FailedPrecondition)
+	wantKind(t, "Get after retain", err, subvolkit.NotFound)
+	wantKind(t, "Delete after retain", b.Delete(ctx, "keep", nil), subvolkit.NotFound)
+	_, err = b.Create(ctx, &backend.CreateRequest{Name: "keep", SizeBytes: quota.MiB})
+	wantKind(t, "Create over a retained volume", err, subvolkit.AlreadyExists)
 	if len(s.Volumes()) != 1 {
 		t.Fatal("a retained volume was deleted")
 	}
@@ -780,4 +839,57 @@ func TestOpen(t *testing.T) {
 	cancel()
 	_, err = glusterd2.Open(cctx, &glusterd2.Options{URL: s.URL()})
 	wantKind(t, "Open with a cancelled context", err, subvolkit.Canceled)
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Creates of one name are serialized: glusterd2 checks the name before its
+// own lock, and a losing create's undo would remove the winner's bricks.
+func TestCreateSerializedPerName(t *testing.T) {
+	s, b := setup(t, nil, nil)
+	ctx := context.Background()
+
+	s.Delay("POST", "/v1/smartvol", 300*time.Millisecond, 1)
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.Create(ctx, &backend.CreateRequest{Name: "one", SizeBytes: quota.MiB})
+		first <- err
+	}()
+	waitFor(t, "the first create to reach glusterd2", func() bool { return s.Count("POST", "/v1/smartvol") == 1 })
+	// Without the lock this create would overtake the held one and win.
+	_, err := b.Create(ctx, &backend.CreateRequest{Name: "one", SizeBytes: quota.MiB})
+	wantKind(t, "the second Create", err, subvolkit.AlreadyExists)
+	if err := <-first; err != nil {
+		t.Fatalf("the first Create: %v", err)
+	}
+
+	// A call waiting for the name gives up with its context.
+	s.Delay("POST", "/v1/smartvol", time.Hour, 1)
+	hold, release := context.WithCancel(ctx)
+	held := make(chan error, 1)
+	go func() {
+		_, err := b.Create(hold, &backend.CreateRequest{Name: "two", SizeBytes: quota.MiB})
+		held <- err
+	}()
+	waitFor(t, "the held create to reach glusterd2", func() bool { return s.Count("POST", "/v1/smartvol") == 3 })
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	wantKind(t, "Delete waiting for the name", b.Delete(wctx, "two", nil), subvolkit.DeadlineExceeded)
+	if n := s.Count("GET", "/v1/volumes/two"); n != 0 {
+		t.Errorf("the waiting Delete reached glusterd2 (%d GETs)", n)
+	}
+	release()
+	wantKind(t, "the released Create", <-held, subvolkit.Canceled)
+	// Other names are not held up meanwhile.
+	create(t, b, "three", quota.MiB)
 }
