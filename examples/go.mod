@@ -1,15 +1,19 @@
 module github.com/subvolkit/subvolkit/examples
 
-go 1.24
+go 1.26.0
 
-require github.com/subvolkit/subvolkit v0.0.0
+require (
+	github.com/stretchr/testify v1.12.1
+	github.com/subvolkit/subvolkit v0.0.0
+	k8s.io/klog/v2 v2.140.0
+	k8s.io/mount-utils v0.37.2
+)
 
 require (
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/moby/sys/mountinfo v0.7.2 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	k8s.io/klog/v2 v2.140.0 // indirect
-	k8s.io/mount-utils v0.37.2 // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 )
 
