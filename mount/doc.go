@@ -52,7 +52,8 @@
 // # Stale mounts and healing
 //
 // When a FUSE client dies, its mount and every bind of it answer "Transport
-// endpoint is not connected" (mount-utils' IsCorruptedMnt). Publish detects
+// endpoint is not connected" or "Software caused connection abort"
+// (mount-utils' IsCorruptedMnt, plus ECONNABORTED). Publish detects
 // that on its target: a dead deep mount is lazily unmounted and mounted
 // again; a dead shared mount is lazily unmounted, mounted again, and each of
 // its binds replaced by a fresh one. Heal does the same for every shared

@@ -1,7 +1,11 @@
 package mount
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
+
+	mountutils "k8s.io/mount-utils"
 
 	"github.com/subvolkit/subvolkit"
 )
@@ -31,4 +35,12 @@ func withKind(kind subvolkit.Kind, err error) error {
 // kindErrorf is withKind(kind, fmt.Errorf(format, args...)).
 func kindErrorf(kind subvolkit.Kind, format string, args ...any) error {
 	return withKind(kind, fmt.Errorf(format, args...))
+}
+
+// isStale reports whether err, from statfs or stat of a mount point, means
+// the mount's FUSE client is gone: mount-utils' IsCorruptedMnt (ENOTCONN,
+// ESTALE, EIO, ...) or ECONNABORTED, which Linux returns for a FUSE
+// connection that was aborted when its daemon died.
+func isStale(err error) bool {
+	return mountutils.IsCorruptedMnt(err) || errors.Is(err, syscall.ECONNABORTED)
 }

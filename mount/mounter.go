@@ -339,7 +339,7 @@ func (m *Mounter) checkTarget(ctx context.Context, p *plan, target string, t tab
 	herr := m.health(ctx, target)
 	switch {
 	case herr == nil:
-	case mountutils.IsCorruptedMnt(herr):
+	case isStale(herr):
 		m.log.Warn("stale mount on target", "target", target, "source", top.Source, "err", herr)
 		return true, nil
 	default:
@@ -434,6 +434,10 @@ func (m *Mounter) mountFUSE(ctx context.Context, p *plan, sub, mp, logFile strin
 	msk := newMasker(p.sensitive)
 	start := time.Now()
 	mountErr := m.iface.MountSensitive(src, mp, "glusterfs", opts, p.sensitive)
+	if mountErr != nil {
+		// mount-utils' error spans lines (command, arguments, output).
+		mountErr = errors.New(strings.ReplaceAll(strings.TrimSpace(mountErr.Error()), "\n", "; "))
+	}
 	var e mountEntry
 	if mountErr == nil {
 		e, mountErr = m.verify(ctx, mp, func(e mountEntry) bool {
@@ -520,7 +524,7 @@ func (m *Mounter) unmountAll(ctx context.Context, mp string, lazy bool) error {
 		if lazy {
 			err = m.detach(mp)
 		} else if err = m.iface.Unmount(mp); err != nil {
-			if herr := m.health(ctx, mp); mountutils.IsCorruptedMnt(herr) {
+			if herr := m.health(ctx, mp); isStale(herr) {
 				err = m.detach(mp)
 			}
 		}
@@ -679,7 +683,7 @@ func (m *Mounter) healKey(ctx context.Context, key string) ([]string, error) {
 	switch {
 	case herr == nil:
 		return nil, m.releaseShared(ctx, key)
-	case mountutils.IsCorruptedMnt(herr):
+	case isStale(herr):
 		return m.healShared(ctx, key, nil)
 	default:
 		return nil, herr

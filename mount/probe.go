@@ -17,10 +17,16 @@ type probeResult struct {
 	live int
 }
 
+// probeGrace is how long probe still waits for a more preferred server once
+// a less preferred one has answered: a reachable glusterd answers a TCP
+// connect in well under this, an unreachable one never does.
+const probeGrace = 250 * time.Millisecond
+
 // probe dials TCP port on every server in parallel, each with the given
 // timeout, and orders the servers that answered first. It returns as soon as
-// the order is known: when the most preferred live server has answered and
-// every server before it has failed. An error is returned only when ctx ends.
+// the order is known: when the most preferred server that has not failed
+// has answered, or probeGrace after some server answered. An error is
+// returned only when ctx ends.
 func probe(ctx context.Context, servers []string, port int, timeout time.Duration) (probeResult, error) {
 	if len(servers) == 0 {
 		return probeResult{}, nil
@@ -43,10 +49,14 @@ func probe(ctx context.Context, servers []string, port int, timeout time.Duratio
 		}()
 	}
 	state := make([]int, len(servers)) // 0 pending, 1 live, -1 dead
+	var grace <-chan time.Time
+wait:
 	for range servers {
 		var r res
 		select {
 		case r = <-ch:
+		case <-grace:
+			break wait
 		case <-ctx.Done():
 			return probeResult{}, ctx.Err()
 		}
@@ -54,17 +64,20 @@ func probe(ctx context.Context, servers []string, port int, timeout time.Duratio
 		if r.ok {
 			state[r.i] = 1
 		}
-		// Decided once the first non-dead server is live.
-		decided := false
+		// Decided once the first server that has not failed is live.
 		for _, st := range state {
 			if st == -1 {
 				continue
 			}
-			decided = st == 1
+			if st == 1 {
+				break wait
+			}
 			break
 		}
-		if decided {
-			break
+		if r.ok && grace == nil {
+			t := time.NewTimer(min(probeGrace, timeout))
+			defer t.Stop()
+			grace = t.C
 		}
 	}
 	// Live servers, then those not heard from yet, then the dead.

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	mountutils "k8s.io/mount-utils"
-
 	"github.com/subvolkit/subvolkit"
 )
 
@@ -216,7 +214,7 @@ func (m *Mounter) ensureShared(ctx context.Context, p *plan, key string, t table
 		switch {
 		case herr == nil:
 			return e, nil
-		case mountutils.IsCorruptedMnt(herr):
+		case isStale(herr):
 			if _, err := m.healShared(ctx, key, p); err != nil {
 				return mountEntry{}, err
 			}

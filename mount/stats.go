@@ -6,8 +6,6 @@ import (
 	"os"
 	"syscall"
 
-	mountutils "k8s.io/mount-utils"
-
 	"github.com/subvolkit/subvolkit"
 )
 
@@ -56,7 +54,7 @@ func Stats(ctx context.Context, target string) (*VolumeStats, error) {
 		switch {
 		case errors.Is(r.err, syscall.ENOENT):
 			return nil, subvolkit.E(subvolkit.NotFound, op, target, err)
-		case mountutils.IsCorruptedMnt(err):
+		case isStale(err):
 			return nil, subvolkit.E(subvolkit.Unavailable, op, target, err)
 		}
 		return nil, subvolkit.E(subvolkit.Unknown, op, target, err)

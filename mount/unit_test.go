@@ -328,6 +328,50 @@ func TestProbe(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
+// blackhole makes ip:port drop SYNs, like an unreachable server: a listener
+// with a full accept queue.
+func blackhole(t *testing.T, ip [4]byte, port int) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { syscall.Close(fd) })
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: ip}))
+	require.NoError(t, syscall.Listen(fd, 0))
+	addr := fmt.Sprintf("%d.%d.%d.%d:%d", ip[0], ip[1], ip[2], ip[3], port)
+	for range 8 {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			var ne net.Error
+			require.True(t, errors.As(err, &ne) && ne.Timeout(), "want a timeout, got %v", err)
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatal("the accept queue never filled")
+}
+
+func TestProbeUnreachable(t *testing.T) {
+	_, port := listen(t, "127.0.0.2")
+	blackhole(t, [4]byte{127, 0, 0, 3}, port)
+	start := time.Now()
+	r, err := probe(context.Background(), []string{"127.0.0.3", "127.0.0.2"}, port, 5*time.Second)
+	took := time.Since(start)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.0.2", "127.0.0.3"}, r.ordered)
+	assert.Equal(t, 1, r.live)
+	assert.GreaterOrEqual(t, took, probeGrace, "waited for the preferred server a little")
+	assert.Less(t, took, 2*time.Second, "but not for its timeout")
+
+	start = time.Now()
+	r, err = probe(context.Background(), []string{"127.0.0.3", "127.0.0.1"}, port, 500*time.Millisecond)
+	took = time.Since(start)
+	require.NoError(t, err)
+	assert.Equal(t, 0, r.live)
+	assert.Equal(t, []string{"127.0.0.3", "127.0.0.1"}, r.ordered)
+	assert.GreaterOrEqual(t, took, 500*time.Millisecond, "the timeout")
+	assert.Less(t, took, 2*time.Second)
+}
+
 func TestProbeOrdersMountSource(t *testing.T) {
 	_, port := listen(t, "127.0.0.2")
 	env := newTestMounter(t, ModeDeep, nil)
