@@ -138,7 +138,7 @@ func (d *Driver) init(ctx context.Context) Reply {
 	}
 	if err != nil {
 		d.log.Printf("WARN restoring shared mounts: %v", err)
-		r.Message = strings.TrimPrefix(r.Message+"; ", "; ") + "could not restore every shared mount: " + err.Error()
+		r.Message = strings.TrimPrefix(r.Message+"; ", "; ") + "could not restore every shared mount: " + oneLine(err.Error())
 	}
 	return r
 }
@@ -203,7 +203,7 @@ func (d *Driver) explain(ctx context.Context, req *Request, err error) string {
 // returns why none answered, or "" if one did (or probing is off).
 func (d *Driver) unreachable(ctx context.Context, servers []string) string {
 	timeout := d.cfg.ProbeTimeout
-	if timeout < 0 {
+	if timeout < 0 || ctx.Err() != nil {
 		return ""
 	}
 	if timeout == 0 {
