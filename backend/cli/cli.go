@@ -535,7 +535,7 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 	if err := b.g.limitUsage(ctx, volPath(name), size); err != nil {
 		return err
 	}
-	got, err := b.g.listLimit(ctx, volPath(name))
+	got, err := b.readLimit(ctx, name)
 	if err != nil {
 		return fmt.Errorf("reading the limit back: %w", err)
 	}
@@ -543,6 +543,28 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 		return subvolkit.Errorf(subvolkit.Internal, "", name, "limit read back as %d bytes, set %d", got.Hard, size)
 	}
 	return nil
+}
+
+// readLimit reads name's quota row. Under load, glusterd's quota aux mount
+// can briefly answer that a directory made a moment ago does not exist
+// (seen once in 300 concurrent creates): a NotFound is retried a few times,
+// for at most about two seconds, before it is believed.
+func (b *Backend) readLimit(ctx context.Context, name string) (quotaLimit, error) {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		l, err := b.g.listLimit(ctx, volPath(name))
+		if subvolkit.KindOf(err) != subvolkit.NotFound || attempt == 6 {
+			return l, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return l, subvolkit.E(subvolkit.Canceled, "", name, ctx.Err())
+		case <-t.C:
+		}
+		delay *= 2
+	}
 }
 
 // destroy removes name's limit and data. The caller holds name's lock and
@@ -720,7 +742,7 @@ func (b *Backend) Resize(ctx context.Context, name string, size int64) (*backend
 		return b.subvol(name, m, st), nil
 	}
 	if size < m.Size {
-		cur, err := b.g.listLimit(ctx, volPath(name))
+		cur, err := b.readLimit(ctx, name)
 		if err != nil {
 			return nil, subvolkit.WithOp(op, name, err)
 		}
@@ -759,7 +781,7 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 	if _, _, err := b.ready(op, name); err != nil {
 		return nil, err
 	}
-	l, err := b.g.listLimit(ctx, volPath(name))
+	l, err := b.readLimit(ctx, name)
 	if err != nil {
 		return nil, subvolkit.WithOp(op, name, err)
 	}

@@ -240,3 +240,23 @@ func FuzzParseCLIOutput(f *testing.F) {
 		}
 	})
 }
+
+func TestReadLimitRetriesAMomentaryNotFound(t *testing.T) {
+	r := &scriptRunner{fn: func(n int, _ []string) (string, string, error) {
+		if n <= 2 {
+			return xmlEmptyQuota, "", nil // glusterd's aux mount does not see the path yet
+		}
+		return xmlQuotaList, "", nil
+	}}
+	b := &Backend{g: &glusterCLI{runner: r, volume: "v", retryMax: 1, backoff: time.Millisecond}}
+	l, err := b.readLimit(context.Background(), "x")
+	require.NoError(t, err)
+	assert.Equal(t, int64(10485760), l.Hard)
+	assert.Len(t, r.calls, 3)
+
+	r = &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlEmptyQuota, "", nil }}
+	b = &Backend{g: &glusterCLI{runner: r, volume: "v", retryMax: 1, backoff: time.Millisecond}}
+	_, err = b.readLimit(context.Background(), "x")
+	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "a path that stays missing is NotFound: %v", err)
+	assert.Len(t, r.calls, 6, "bounded")
+}
