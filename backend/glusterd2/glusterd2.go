@@ -42,6 +42,9 @@ const (
 	DefaultRetryWaitMax = 8 * time.Second
 	// DefaultRollbackTimeout bounds the clean-up of a failed Create.
 	DefaultRollbackTimeout = time.Minute
+	// DefaultLostCreateGrace is how long a Create whose answer was lost
+	// watches for the volume the server may still be making.
+	DefaultLostCreateGrace = 2 * time.Second
 	// DefaultPageSize is List's page size when ListOptions.MaxResults is 0.
 	DefaultPageSize = 100
 )
@@ -115,6 +118,13 @@ type Options struct {
 	// before Create returns, so that a retry finds nothing half-made;
 	// 0 means DefaultRollbackTimeout.
 	RollbackTimeout time.Duration
+	// LostCreateGrace is how long a Create whose request was sent but
+	// whose answer was lost (a broken connection, a cancelled context)
+	// watches for the volume to appear, to remove it: glusterd2 finishes
+	// a transaction even when its client has gone. Set it above the time
+	// your glusterd2 takes to create a smart volume; 0 means
+	// DefaultLostCreateGrace. The wait ends early when the volume shows up.
+	LostCreateGrace time.Duration
 	// Logger receives retries (Debug) and failed rollbacks (Warn); nil
 	// discards them.
 	Logger *slog.Logger
@@ -198,6 +208,9 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	}
 	if o.RollbackTimeout == 0 {
 		o.RollbackTimeout = DefaultRollbackTimeout
+	}
+	if o.LostCreateGrace <= 0 {
+		o.LostCreateGrace = DefaultLostCreateGrace
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
@@ -455,15 +468,31 @@ func (b *Backend) rollback(ctx context.Context, vol string) error {
 func (b *Backend) removeFresh(ctx context.Context, vol string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.RollbackTimeout)
 	defer cancel()
-	var v api.VolumeGetResp
-	err := b.c.do(ctx, http.MethodGet, volPath(vol), nil, http.StatusOK, &v)
-	info := api.VolumeInfo(v)
-	if err == nil && !managed(&info) && info.State == api.VolCreated {
-		err = b.c.do(ctx, http.MethodDelete, volPath(vol), nil, http.StatusNoContent, nil)
-	}
-	if err != nil && ErrorKind(err) != subvolkit.NotFound {
-		b.c.log.LogAttrs(ctx, slog.LevelWarn, "glusterd2: could not check for a volume a failed create may have made",
-			slog.String("volume", vol), slog.Any("error", err))
+	// The server may still be working on the request: watch for the
+	// volume for a grace period before concluding it was never made.
+	deadline := time.Now().Add(b.opts.LostCreateGrace)
+	for {
+		var v api.VolumeGetResp
+		err := b.c.do(ctx, http.MethodGet, volPath(vol), nil, http.StatusOK, &v)
+		info := api.VolumeInfo(v)
+		if err == nil && !managed(&info) && info.State == api.VolCreated {
+			err = b.c.do(ctx, http.MethodDelete, volPath(vol), nil, http.StatusNoContent, nil)
+		}
+		if ErrorKind(err) == subvolkit.NotFound && time.Now().Before(deadline) {
+			t := time.NewTimer(50 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		if err != nil && ErrorKind(err) != subvolkit.NotFound {
+			b.c.log.LogAttrs(ctx, slog.LevelWarn, "glusterd2: could not check for a volume a failed create may have made",
+				slog.String("volume", vol), slog.Any("error", err))
+		}
+		return
 	}
 }
 

@@ -366,7 +366,7 @@ func TestWrongSecret(t *testing.T) {
 }
 
 func TestDroppedConnection(t *testing.T) {
-	s, b := setup(t, nil, func(o *glusterd2.Options) { o.RetryMax = 2 })
+	s, b := setup(t, nil, func(o *glusterd2.Options) { o.RetryMax = 2; o.LostCreateGrace = 300 * time.Millisecond })
 	ctx := context.Background()
 	s.DropConnections(1)
 	_, err := b.Create(ctx, &backend.CreateRequest{Name: "dropped", SizeBytes: 10 * quota.MiB})
@@ -374,8 +374,8 @@ func TestDroppedConnection(t *testing.T) {
 	if n := s.Count("POST", "/v1/smartvol"); n != 1 {
 		t.Errorf("a POST whose answer was lost was sent %d times", n)
 	}
-	if n := s.Count("GET", "/v1/volumes/dropped"); n != 1 {
-		t.Errorf("Create did not check for a volume the lost create made (%d GETs)", n)
+	if n := s.Count("GET", "/v1/volumes/dropped"); n == 0 {
+		t.Errorf("Create did not check for a volume the lost create made")
 	}
 	if len(s.Volumes()) != 0 {
 		t.Fatal("volume left")
@@ -859,7 +859,7 @@ func TestCreateSerializedPerName(t *testing.T) {
 	s, b := setup(t, nil, nil)
 	ctx := context.Background()
 
-	s.Delay("POST", "/v1/smartvol", 300*time.Millisecond, 1)
+	s.DelayFinish("POST", "/v1/smartvol", 300*time.Millisecond, 1)
 	first := make(chan error, 1)
 	go func() {
 		_, err := b.Create(ctx, &backend.CreateRequest{Name: "one", SizeBytes: quota.MiB})
@@ -892,4 +892,23 @@ func TestCreateSerializedPerName(t *testing.T) {
 	wantKind(t, "the released Create", <-held, subvolkit.Canceled)
 	// Other names are not held up meanwhile.
 	create(t, b, "three", quota.MiB)
+}
+
+// A create whose answer is lost while the server is still making the
+// volume: the backend watches for it and removes it when it shows up.
+func TestLostCreateFinishedLate(t *testing.T) {
+	s, b := setup(t, nil, func(o *glusterd2.Options) { o.LostCreateGrace = 5 * time.Second })
+	s.DelayFinish("POST", "/v1/smartvol", 300*time.Millisecond, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := b.Create(ctx, &backend.CreateRequest{Name: "late", SizeBytes: 10 * quota.MiB})
+	wantKind(t, "Create cut short", err, subvolkit.DeadlineExceeded)
+	// The server made the volume after the client gave up; Create
+	// returned only once it had removed it.
+	if n := s.Count("DELETE", "/v1/volumes/late"); n != 1 {
+		t.Errorf("the late volume was not deleted (%d DELETEs)", n)
+	}
+	if n := len(s.Volumes()); n != 0 {
+		t.Fatalf("the late volume was left behind (%d volumes)", n)
+	}
 }

@@ -121,6 +121,7 @@ type injection struct {
 	status       int
 	message      string
 	delay        time.Duration
+	finish       bool // handle the request even if its client has gone
 	left         int
 }
 
@@ -281,6 +282,19 @@ func (s *Server) Delay(method, path string, d time.Duration, n int) {
 	}
 	s.mu.Lock()
 	s.delays = append(s.delays, &injection{method: method, path: path, delay: d, left: n})
+	s.mu.Unlock()
+}
+
+// DelayFinish holds the next n requests with this method and exact path for
+// d, then handles them even if their client has gone meanwhile, as
+// glusterd2 finishes a transaction whose client disconnected. Tests use it
+// to produce a create whose answer is lost but whose volume is made.
+func (s *Server) DelayFinish(method, path string, d time.Duration, n int) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	s.delays = append(s.delays, &injection{method: method, path: path, delay: d, finish: true, left: n})
 	s.mu.Unlock()
 }
 

@@ -1,6 +1,7 @@
 package gd2fake
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,9 +103,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if drop {
 			s.drop--
 		}
-		slow := s.slow
+		slow, finish := s.slow, false
 		if d := take(&s.delays, r); d != nil {
 			slow += d.delay
+			finish = d.finish
 		}
 		s.mu.Unlock()
 
@@ -118,10 +120,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			panic(http.ErrAbortHandler)
 		}
 		if slow > 0 {
+			gone := r.Context().Done()
+			if finish {
+				gone = nil // handled whether or not the client waits
+				r = r.WithContext(context.WithoutCancel(r.Context()))
+			}
 			t := time.NewTimer(slow)
 			select {
 			case <-t.C:
-			case <-r.Context().Done():
+			case <-gone:
 				t.Stop()
 				return
 			case <-s.closing:
