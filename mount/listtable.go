@@ -10,8 +10,8 @@ import (
 	mountutils "k8s.io/mount-utils"
 )
 
-// listTable builds a mount table from an Interface's List, for Interfaces
-// other than mount-utils' own (such as its FakeMounter). List gives no
+// listTable builds a mount table from an Interface's List, for mount-utils'
+// FakeMounter. List gives no
 // device numbers or roots, so they are inferred: each glusterfs mount gets
 // its own device, and a mount whose source is a directory inside a glusterfs
 // mount (a bind) gets that mount's device, source and the directory as root.

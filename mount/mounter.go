@@ -55,9 +55,12 @@ const (
 // the default.
 type Options struct {
 	// Interface performs mounts and unmounts. Default: mount.New("") from
-	// k8s.io/mount-utils, which runs mount(8) and umount(8). With any other
-	// implementation (such as mount.NewFakeMounter) the mount table is
-	// taken from its List method instead of /proc/self/mountinfo.
+	// k8s.io/mount-utils, which runs mount(8) and umount(8). The mount
+	// table is read from /proc/self/mountinfo and dead mounts are
+	// unmounted lazily with umount2(MNT_DETACH), except with mount-utils'
+	// *FakeMounter or a type that embeds it (anything with its GetLog
+	// method): then List gives the table and Unmount is used for
+	// everything, so code built on a Mounter can be unit-tested.
 	Interface mountutils.Interface
 	// Mode is ModeDeep (the default) or ModeShared.
 	Mode Mode
@@ -196,7 +199,7 @@ func New(opts *Options) (*Mounter, error) {
 	if m.iface == nil {
 		m.iface = mountutils.New("")
 	}
-	if _, real := m.iface.(*mountutils.Mounter); real {
+	if _, fake := m.iface.(fakeMounter); !fake {
 		m.mountTable = func() (table, error) { return readMountInfoFile("/proc/self/mountinfo") }
 		m.detach = func(p string) error {
 			err := syscall.Unmount(p, syscall.MNT_DETACH)
@@ -214,6 +217,12 @@ func New(opts *Options) (*Mounter, error) {
 		m.detach = iface.Unmount
 	}
 	return m, nil
+}
+
+// fakeMounter is implemented by mount-utils' FakeMounter and by types that
+// embed it.
+type fakeMounter interface {
+	GetLog() []mountutils.FakeAction
 }
 
 // statfsPath is the health check: statfs always reaches the FUSE daemon,
@@ -249,7 +258,7 @@ func (m *Mounter) table() (table, error) {
 
 // canonicalTarget checks that target is an absolute path outside the state
 // directory and resolves symbolic links in it, as the mount table shows it.
-func (m *Mounter) canonicalTarget(op, target string) (string, error) {
+func (m *Mounter) canonicalTarget(target string) (string, error) {
 	if target == "" || !filepath.IsAbs(target) || strings.ContainsAny(target, ",\n\x00") {
 		return "", kindErrorf(subvolkit.InvalidArgument, "target %q is not an absolute path", target)
 	}
@@ -296,7 +305,7 @@ func (m *Mounter) Publish(ctx context.Context, sv *backend.Subvol, target string
 	if err != nil {
 		return err
 	}
-	target, err = m.canonicalTarget(op, target)
+	target, err = m.canonicalTarget(target)
 	if err != nil {
 		return subvolkit.WithOp(op, p.name, err)
 	}
@@ -550,7 +559,7 @@ func (m *Mounter) unmountAll(ctx context.Context, mp string, lazy bool) error {
 // the target is busy.
 func (m *Mounter) Unpublish(ctx context.Context, target string) error {
 	const op = "unpublish"
-	target, err := m.canonicalTarget(op, target)
+	target, err := m.canonicalTarget(target)
 	if err != nil {
 		return subvolkit.WithOp(op, "", err)
 	}

@@ -60,6 +60,8 @@ func newTestMounter(t *testing.T, mode Mode, iface mountutils.Interface) *testEn
 		Logger:       slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	require.NoError(t, err)
+	_, isFake := m.iface.(fakeMounter)
+	require.True(t, isFake, "wrapped fakes are recognised")
 	root := filepath.Join(dir, "targets")
 	require.NoError(t, os.MkdirAll(root, 0o755))
 	root, _ = filepath.EvalSymlinks(root)
@@ -383,7 +385,24 @@ func TestProbeOrdersMountSource(t *testing.T) {
 	require.Len(t, mps, 1)
 	assert.Equal(t, "127.0.0.2:/vol0/a", mps[0].Device)
 	v, _ := optValue(mps[0].Opts, optBackupServers)
-	assert.Equal(t, "127.0.0.1:127.0.0.3", v)
+	// The others follow, those not heard from yet before the refused.
+	assert.Contains(t, []string{"127.0.0.1:127.0.0.3", "127.0.0.3:127.0.0.1"}, v)
+}
+
+func TestProbeNoneAnswersIsInError(t *testing.T) {
+	_, port := listen(t, "127.0.0.2") // a port closed on 127.0.0.1 and .3
+	lm := &lyingMounter{FakeMounter: mountutils.NewFakeMounter(nil), failure: "mount failed: exit status 1"}
+	env := newTestMounter(t, ModeDeep, lm)
+	env.m.probeTimeout = time.Second
+	env.m.probePort = port
+	sv := subvol("/a")
+	sv.Servers = []string{"127.0.0.3", "127.0.0.1"}
+	err := env.m.Publish(context.Background(), sv, filepath.Join(env.root, "t"), nil)
+	require.Error(t, err)
+	assert.Equal(t, subvolkit.Unavailable, subvolkit.KindOf(err), "%v", err)
+	assert.ErrorContains(t, err, fmt.Sprintf("no volfile server answered on port %d", port))
+	assert.ErrorContains(t, err, "tried 127.0.0.3, 127.0.0.1 in the given order")
+	assert.ErrorContains(t, err, "mount 127.0.0.3:/vol0/a on ")
 }
 
 func TestNewOptions(t *testing.T) {
