@@ -316,6 +316,14 @@ func (s *Server) Busy(n int) {
 	s.mu.Unlock()
 }
 
+// SetPendingPolls changes Options.PendingPolls for the jobs that start
+// from now on.
+func (s *Server) SetPendingPolls(n int) {
+	s.mu.Lock()
+	s.opts.PendingPolls = n
+	s.mu.Unlock()
+}
+
 // Slow delays every request by d before it is handled (0 turns it off). A
 // delayed request ends early if its client goes away.
 func (s *Server) Slow(d time.Duration) {

@@ -476,3 +476,21 @@ func TestTLS(t *testing.T) {
 	require.NoError(t, c.SetTLSOptions(&client.ClientTLSOptions{InsecureSkipVerify: true}))
 	require.NoError(t, c.Hello())
 }
+
+func TestSetPendingPolls(t *testing.T) {
+	s := start(t, &heketifake.Options{PendingPolls: 0})
+	code, hdr, _ := do(t, s, "POST", "/volumes", "", `{"size":1,"name":"a"}`)
+	require.Equal(t, 202, code)
+	s.SetPendingPolls(2)
+	code, hdr2, _ := do(t, s, "POST", "/volumes", "", `{"size":1,"name":"b"}`)
+	require.Equal(t, 202, code)
+	code, _, _ = do(t, s, "GET", hdr.Get("Location"), "", "")
+	assert.Equal(t, 303, code, "a job keeps the count it started with")
+	for range 2 {
+		code, h, _ := do(t, s, "GET", hdr2.Get("Location"), "", "")
+		assert.Equal(t, 200, code)
+		assert.Equal(t, "true", h.Get("X-Pending"))
+	}
+	code, _, _ = do(t, s, "GET", hdr2.Get("Location"), "", "")
+	assert.Equal(t, 303, code)
+}
