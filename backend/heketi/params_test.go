@@ -1,0 +1,139 @@
+package heketi
+
+import (
+	"testing"
+
+	"github.com/heketi/heketi/pkg/glusterfs/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+)
+
+func replicate(n int) api.VolumeDurabilityInfo {
+	var d api.VolumeDurabilityInfo
+	d.Type = api.DurabilityReplicate
+	d.Replicate.Replica = n
+	return d
+}
+
+func disperse(data, red int) api.VolumeDurabilityInfo {
+	var d api.VolumeDurabilityInfo
+	d.Type = api.DurabilityEC
+	d.Disperse.Data, d.Disperse.Redundancy = data, red
+	return d
+}
+
+func TestParseVolumeType(t *testing.T) {
+	good := []struct {
+		in   string
+		want api.VolumeDurabilityInfo
+	}{
+		{"", replicate(3)},
+		{"  ", replicate(3)},
+		{"replicate", replicate(3)},
+		{"replicate:3", replicate(3)},
+		{"replicate:2", replicate(2)},
+		{"replicate:1", replicate(1)},
+		{"replicate: 2", replicate(2)},
+		{"disperse:4:2", disperse(4, 2)},
+		{"disperse:2:1", disperse(2, 1)},
+		{"disperse:8:3", disperse(8, 3)},
+		{"disperse:8:4", disperse(8, 4)},
+		{"none", api.VolumeDurabilityInfo{Type: api.DurabilityDistributeOnly}},
+	}
+	for _, tc := range good {
+		got, err := parseVolumeType(tc.in)
+		require.NoError(t, err, "%q", tc.in)
+		assert.Equal(t, tc.want, got, "%q", tc.in)
+	}
+	bad := map[string]string{
+		"replicate:0":    "positive integer",
+		"replicate:4":    "at most 3",
+		"replicate:x":    "positive integer",
+		"replicate:-1":   "positive integer",
+		"replicate:2:1":  "replicate:N",
+		"disperse":       "disperse:DATA:REDUNDANCY",
+		"disperse:4":     "disperse:DATA:REDUNDANCY",
+		"disperse:4:2:1": "disperse:DATA:REDUNDANCY",
+		"disperse:3:1":   "2:1, 4:2, 8:3 and 8:4",
+		"disperse:4:0":   "positive integer",
+		"disperse:a:b":   "positive integer",
+		"none:1":         "no counts",
+		"mirror":         "want replicate",
+		"Replicate":      "want replicate",
+		"distribute":     "want replicate",
+	}
+	for in, want := range bad {
+		_, err := parseVolumeType(in)
+		require.Error(t, err, "%q", in)
+		assert.Contains(t, err.Error(), want, "%q", in)
+		assert.Contains(t, err.Error(), in, "the error quotes the input %q", in)
+	}
+}
+
+func TestOptionsFromParams(t *testing.T) {
+	o, err := OptionsFromParams(map[string]string{
+		"resturl":       "https://heketi:8080",
+		"restuser":      "admin",
+		"restuserkey":   "k",
+		"clusterid":     "aa000000000000000000000000000000, bb000000000000000000000000000000",
+		"volumetype":    "disperse:4:2",
+		"gid":           "2000",
+		"volumeoptions": "features.read-only off, performance.cache-size 64MB",
+		"snapfactor":    "1.5",
+		"tlsinsecure":   "true",
+		"tlscafile":     "/a.pem,/b.pem",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, &Options{
+		URL: "https://heketi:8080", User: "admin", Key: "k",
+		Clusters:       []string{"aa000000000000000000000000000000", "bb000000000000000000000000000000"},
+		Durability:     "disperse:4:2",
+		Gid:            2000,
+		VolumeOptions:  []string{"features.read-only off", "performance.cache-size 64MB"},
+		SnapshotFactor: 1.5, InsecureSkipVerify: true, CAFiles: []string{"/a.pem", "/b.pem"},
+	}, o)
+
+	for _, params := range []map[string]string{
+		{"resturl": "http://h", "secretName": "s"},
+		{"resturl": "http://h", "gidMin": "2000"},
+		{"resturl": "http://h", "gid": "x"},
+		{"resturl": "http://h", "gid": "-1"},
+		{"resturl": "http://h", "gid": "2147483647"},
+		{"resturl": "http://h", "snapfactor": "0.5"},
+		{"resturl": "http://h", "snapfactor": "101"},
+		{"resturl": "http://h", "snapfactor": "many"},
+		{"resturl": "http://h", "tlsinsecure": "maybe"},
+	} {
+		_, err := OptionsFromParams(params)
+		require.Error(t, err, "%v", params)
+		assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%v: %v", params, err)
+	}
+}
+
+func TestOwnerGid(t *testing.T) {
+	gid, err := ownerGid(nil, 7)
+	require.NoError(t, err)
+	assert.Equal(t, int64(7), gid)
+	gid, err = ownerGid(&backend.Ownership{UID: -1, GID: 2000}, 7)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2000), gid)
+	gid, err = ownerGid(&backend.Ownership{UID: 0, GID: 2000, Mode: 0o2775}, 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2000), gid)
+	gid, err = ownerGid(&backend.Ownership{UID: -1, GID: -1}, 5)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), gid)
+
+	for _, o := range []*backend.Ownership{
+		{UID: 1000, GID: -1},
+		{UID: -1, GID: -1, Mode: 0o755},
+		{UID: -1, GID: 0, Mode: 0o2775},
+		{UID: -1, GID: 2000, Mode: 0o700},
+	} {
+		_, err := ownerGid(o, 0)
+		assert.Error(t, err, "%+v", o)
+	}
+}
