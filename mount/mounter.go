@@ -646,32 +646,25 @@ func (m *Mounter) Heal(ctx context.Context) (healed []string, err error) {
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Unknown, op, "", err)
 	}
-	keys := map[string]bool{}
+	var keys []string
 	for _, e := range t {
 		if e.isGluster() && m.isShared(e.MountPoint) {
-			keys[filepath.Base(e.MountPoint)] = true
+			keys = append(keys, filepath.Base(e.MountPoint))
 		}
 	}
+	slices.Sort(keys)
 	var errs []error
-	for _, key := range sortedKeys(boolKeys(keys)) {
+	for _, key := range slices.Compact(keys) {
 		h, err := m.healKey(ctx, key)
 		healed = append(healed, h...)
 		if err != nil {
-			errs = append(errs, subvolkit.WithOp(op, key, err))
+			errs = append(errs, subvolkit.WithOp(op, "", fmt.Errorf("shared mount %s: %w", key, err)))
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	return healed, errors.Join(errs...)
-}
-
-func boolKeys(m map[string]bool) map[string]string {
-	out := make(map[string]string, len(m))
-	for k := range m {
-		out[k] = ""
-	}
-	return out
 }
 
 func (m *Mounter) healKey(ctx context.Context, key string) ([]string, error) {
