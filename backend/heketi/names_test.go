@@ -1,10 +1,13 @@
 package heketi
 
 import (
+	"context"
 	"math/rand/v2"
 	"regexp"
 	"testing"
+	"time"
 
+	"github.com/heketi/heketi/pkg/glusterfs/api"
 	"github.com/stretchr/testify/assert"
 
 	"github.com/subvolkit/subvolkit/naming"
@@ -59,4 +62,41 @@ func TestNameMappingProperties(t *testing.T) {
 		}
 		seen[h] = name
 	}
+}
+
+func TestServersPutTheDeviceHostFirst(t *testing.T) {
+	// heketi rewrites the mount device when a node goes
+	// (updateHostandMountPoint); the device's host is the one to use.
+	var info api.VolumeInfoResponse
+	info.Mount.GlusterFS.Hosts = []string{"h1", "h2", "h3"}
+	info.Mount.GlusterFS.MountPoint = "h2:vol"
+	assert.Equal(t, []string{"h2", "h1", "h3"}, servers(&info))
+	info.Mount.GlusterFS.MountPoint = "[fe80::1]:vol"
+	info.Mount.GlusterFS.Hosts = []string{"[fe80::1]", "h2"}
+	assert.Equal(t, []string{"[fe80::1]", "h2"}, servers(&info))
+	info.Mount.GlusterFS.MountPoint = ""
+	assert.Equal(t, []string{"[fe80::1]", "h2"}, servers(&info))
+
+	info.Mount.GlusterFS.Options = map[string]string{"backup-volfile-servers": ""}
+	assert.Nil(t, mountOptions(&info), "a lone host has no backup servers")
+}
+
+func TestNameLocks(t *testing.T) {
+	var l nameLocks
+	unlock, err := l.lock(t.Context(), "a")
+	assert.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	_, err = l.lock(ctx, "a")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "a held name waits until the context ends")
+	u2, err := l.lock2(t.Context(), "b", "c")
+	assert.NoError(t, err, "other names are free")
+	u2()
+	unlock()
+	u3, err := l.lock2(t.Context(), "a", "a")
+	assert.NoError(t, err)
+	u3()
+	l.mu.Lock()
+	assert.Empty(t, l.m, "unused locks are freed")
+	l.mu.Unlock()
 }
