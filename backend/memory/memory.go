@@ -17,6 +17,7 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/internal/fsutil"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 )
@@ -540,7 +541,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 	if b.dir != "" {
 		srcDir := b.path(req.Source)
 		fill := func(dst string) error {
-			if err := copyTree(ctx, srcDir, dst); err != nil {
+			if err := fsutil.CopyTree(ctx, srcDir, dst, nil); err != nil {
 				return fmt.Errorf("copy %s: %w", srcDir, err)
 			}
 			return nil
