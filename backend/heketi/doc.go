@@ -54,6 +54,14 @@
 // "_my_ddata__1"), and read back the same way. No subvolume name starts
 // with '_', so names without '.' (all of naming.FromUID's, and the
 // in-tree provisioner's "vol_<id>") are their volume's name unchanged.
+//
+// A heketi-compatible server that hands out directories of one Gluster
+// volume instead of whole volumes (subvolkit's examples/heketi-server,
+// piragua) reports the deep path "<volume>/<dir>" as the name. Then Volume
+// is the part before the first '/', Path the rest ("/<dir>"), and the name
+// is read from the last element ("h.<name>" stands for a heketi name that
+// is not a valid directory name, such as "_my_ddata__1").
+//
 // Sizes are whole GiB, rounded
 // up, and SizeBytes reports the rounded size. Servers are heketi's mount
 // hosts, the host of its mount device first; MountOptions carries

@@ -417,7 +417,7 @@ func (b *Backend) resolve(ctx context.Context, op, name string) (string, *api.Vo
 	hname := heketiName(name)
 	b.mu.Lock()
 	for _, id := range res.ids {
-		if k := b.known[id]; k != nil && k.Name == hname && b.inClusters(k.Cluster) {
+		if k := b.known[id]; k != nil && reportedHName(k.Name) == hname && b.inClusters(k.Cluster) {
 			matches = append(matches, id)
 		}
 	}
@@ -489,13 +489,14 @@ func (b *Backend) get(ctx context.Context, op, name string) (string, *api.Volume
 
 // subvol describes a heketi volume as a Subvol.
 func (b *Backend) subvol(info *api.VolumeInfoResponse) *backend.Subvol {
+	volume, path, hname := splitName(info.Name)
 	sv := &backend.Subvol{
-		Name:         subvolName(info.Name),
+		Name:         subvolName(hname),
 		ID:           info.Id,
 		SizeBytes:    int64(info.Size) * quota.GiB,
 		Servers:      servers(info),
-		Volume:       info.Name,
-		Path:         "",
+		Volume:       volume,
+		Path:         path,
 		MountOptions: mountOptions(info),
 		UID:          0, // heketi never changes the owner: root
 		GID:          int(info.Gid),
@@ -507,6 +508,12 @@ func (b *Backend) subvol(info *api.VolumeInfoResponse) *backend.Subvol {
 	sv.Source = b.clones[info.Id]
 	b.mu.Unlock()
 	return sv
+}
+
+// reportedHName is the heketi name of a volume whose info reports name.
+func reportedHName(name string) string {
+	_, _, h := splitName(name)
+	return h
 }
 
 // servers returns the volume's volfile servers: the host of its mount
@@ -671,7 +678,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 	b.mu.Lock()
 	for _, id := range res.ids {
 		if k := b.known[id]; k != nil && b.inClusters(k.Cluster) {
-			entries = append(entries, entry{subvolName(k.Name), id})
+			entries = append(entries, entry{subvolName(reportedHName(k.Name)), id})
 		}
 	}
 	b.mu.Unlock()

@@ -137,3 +137,21 @@ func TestOwnerGid(t *testing.T) {
 		assert.Error(t, err, "%+v", o)
 	}
 }
+
+func TestSplitName(t *testing.T) {
+	for _, c := range []struct{ in, vol, path, hname string }{
+		{"vol_0123", "vol_0123", "", "vol_0123"},
+		{"svkvol/pvc-1", "svkvol", "/pvc-1", "pvc-1"},
+		{"svkvol/h._my_ddata__1", "svkvol", "/h._my_ddata__1", "_my_ddata__1"},
+		{"gv0/a/b", "gv0", "/a/b", "b"},
+		{"gv0/h.x.y", "gv0", "/h.x.y", "h.x.y"}, // not a prefixed heketi name: heketi names have no '.'
+	} {
+		v, p, h := splitName(c.in)
+		if v != c.vol || p != c.path || h != c.hname {
+			t.Errorf("splitName(%q) = %q %q %q, want %q %q %q", c.in, v, p, h, c.vol, c.path, c.hname)
+		}
+	}
+	if got := subvolName(reportedHName("svkvol/h._my_ddata__1")); got != "my.data_1" {
+		t.Errorf("deep escaped name maps to %q", got)
+	}
+}

@@ -333,15 +333,25 @@ func bytesOf(gib int) (int64, bool) {
 }
 
 // dirFor maps a heketi volume name to the subvolume (directory) name: the
-// name itself when it is a valid subvolume name, else naming.ForRequest's
-// deterministic rewrite. heketi names match ^[a-zA-Z0-9_-]+$, so the rewrite
-// only happens for names starting with '_' or '-', or longer than 128.
+// name itself when it is a valid subvolume name; else DirPrefix + name,
+// which clients can reverse (heketi names never contain '.', so the prefix
+// cannot be confused with a plain name); else, for names too long even for
+// that, naming.ForRequest's deterministic rewrite. heketi names match
+// ^[a-zA-Z0-9_-]+$, so only names starting with '_' or '-' (subvolkit's
+// heketi backend escapes names with dots to "_…") or longer than 128 are
+// rewritten.
 func dirFor(name string) (string, error) {
 	if naming.ValidateSubvolName(name) == nil {
 		return name, nil
 	}
+	if naming.ValidateSubvolName(DirPrefix+name) == nil {
+		return DirPrefix + name, nil
+	}
 	return naming.ForRequest(name)
 }
+
+// DirPrefix marks a directory whose heketi name is the rest of it.
+const DirPrefix = "h."
 
 // reserve marks dir as being created; false if it already is.
 func (s *Server) reserve(dir string) bool {
