@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
@@ -88,76 +89,81 @@ func (e *benchEnv) rawDelete(ctx context.Context, name string) error {
 	return os.RemoveAll(filepath.Join(e.root, name))
 }
 
+// sideBySide runs raw and pool once each per iteration, alternating which
+// goes first, and reports both means and their ratio, so that drift in the
+// machine's load hits both alike.
+func sideBySide(b *testing.B, raw, pool func(i int) error) {
+	var tRaw, tPool time.Duration
+	timed := func(f func(int) error, i int, acc *time.Duration) {
+		start := time.Now()
+		if err := f(i); err != nil {
+			b.Fatal(err)
+		}
+		*acc += time.Since(start)
+	}
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			timed(raw, i, &tRaw)
+			timed(pool, i, &tPool)
+		} else {
+			timed(pool, i, &tPool)
+			timed(raw, i, &tRaw)
+		}
+	}
+	b.StopTimer()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e6 }
+	b.ReportMetric(ms(tRaw), "raw-ms/op")
+	b.ReportMetric(ms(tPool), "pool-ms/op")
+	b.ReportMetric(float64(tPool)/float64(tRaw), "pool/raw")
+}
+
+// BenchmarkAllocate: mkdir + limit-usage by hand versus Pool.Allocate
+// (marker, ownership, limit, read-back, cluster-wide name lock).
 func BenchmarkAllocate(b *testing.B) {
 	e := sharedBench(b)
 	ctx := context.Background()
-	b.Run("raw-cli", func(b *testing.B) {
-		names := make([]string, 0, b.N)
-		for i := 0; i < b.N; i++ {
-			n := e.name("rawa")
-			if err := e.rawAllocate(ctx, n); err != nil {
-				b.Fatal(err)
-			}
-			names = append(names, n)
-		}
-		b.StopTimer()
-		for _, n := range names {
-			_ = e.rawDelete(ctx, n)
-		}
+	var raw, pool []string
+	sideBySide(b, func(int) error {
+		n := e.name("rawa")
+		raw = append(raw, n)
+		return e.rawAllocate(ctx, n)
+	}, func(int) error {
+		n := e.name("poola")
+		pool = append(pool, n)
+		_, err := e.pool.Allocate(ctx, n, quota.GiB, nil)
+		return err
 	})
-	b.Run("pool", func(b *testing.B) {
-		names := make([]string, 0, b.N)
-		for i := 0; i < b.N; i++ {
-			n := e.name("poola")
-			if _, err := e.pool.Allocate(ctx, n, quota.GiB, nil); err != nil {
-				b.Fatal(err)
-			}
-			names = append(names, n)
-		}
-		b.StopTimer()
-		for _, n := range names {
-			_ = e.pool.Delete(ctx, n, nil)
-		}
-	})
+	for _, n := range raw {
+		_ = e.rawDelete(ctx, n)
+	}
+	for _, n := range pool {
+		_ = e.pool.Delete(ctx, n, nil)
+	}
 }
 
+// BenchmarkDelete: quota remove + rm -rf by hand versus Pool.Delete (owner
+// check, limit removal, rename to trash, removal).
 func BenchmarkDelete(b *testing.B) {
 	e := sharedBench(b)
 	ctx := context.Background()
-	b.Run("raw-cli", func(b *testing.B) {
-		b.StopTimer()
-		names := make([]string, b.N)
-		for i := range names {
-			names[i] = e.name("rawd")
-			if err := e.rawAllocate(ctx, names[i]); err != nil {
-				b.Fatal(err)
-			}
-			_ = os.WriteFile(filepath.Join(e.root, names[i], "f"), []byte("x"), 0o644)
+	b.StopTimer()
+	raw := make([]string, b.N)
+	pool := make([]string, b.N)
+	for i := range raw {
+		raw[i], pool[i] = e.name("rawd"), e.name("poold")
+		if err := e.rawAllocate(ctx, raw[i]); err != nil {
+			b.Fatal(err)
 		}
-		b.StartTimer()
-		for _, n := range names {
-			if err := e.rawDelete(ctx, n); err != nil {
-				b.Fatal(err)
-			}
+		if _, err := e.pool.Allocate(ctx, pool[i], quota.GiB, nil); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("pool", func(b *testing.B) {
-		b.StopTimer()
-		names := make([]string, b.N)
-		for i := range names {
-			names[i] = e.name("poold")
-			if _, err := e.pool.Allocate(ctx, names[i], quota.GiB, nil); err != nil {
-				b.Fatal(err)
-			}
-			_ = os.WriteFile(filepath.Join(e.root, names[i], "f"), []byte("x"), 0o644)
+		for _, d := range []string{raw[i], pool[i]} {
+			_ = os.WriteFile(filepath.Join(e.root, d, "f"), []byte("x"), 0o644)
 		}
-		b.StartTimer()
-		for _, n := range names {
-			if err := e.pool.Delete(ctx, n, nil); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	}
+	b.StartTimer()
+	sideBySide(b, func(i int) error { return e.rawDelete(ctx, raw[i]) },
+		func(i int) error { return e.pool.Delete(ctx, pool[i], nil) })
 }
 
 // BenchmarkConcurrentAllocate8 runs rounds of 8 simultaneous allocates and

@@ -66,6 +66,16 @@ type Options struct {
 	// RetryBackoff is the first retry delay, doubled up to 2 s; 0 means
 	// 50 ms.
 	RetryBackoff time.Duration
+	// NoQuotaAuxMount turns off the backend's second, read-only use of
+	// the volume: a FUSE mount made with glusterd's quota client pid,
+	// through which limits and usage are read from extended attributes in
+	// well under a millisecond. Without it (or when that mount cannot be
+	// made) every read-back and Usage is a `quota list <path>` CLI call,
+	// about 50 ms and serialized with the volume's other quota calls.
+	NoQuotaAuxMount bool
+	// GlusterfsPath is the glusterfs client binary for the aux mount;
+	// "" means "glusterfs" in PATH.
+	GlusterfsPath string
 	// Logger receives debug records of CLI calls (nil: silent).
 	Logger *slog.Logger
 }
@@ -75,16 +85,18 @@ type Options struct {
 // one or many hosts) may share a volume: per-name locks are record locks on
 // a file in the volume, which Gluster enforces across clients.
 type Backend struct {
-	opts     Options
-	g        *glusterCLI
-	mounter  mountutils.Interface
-	mnt      string // the backend's FUSE mount of the volume
-	mounted  bool   // whether Open mounted it (so Close unmounts it)
-	locker   nameLocker
-	log      *slog.Logger
-	mu       sync.RWMutex
-	closed   bool
-	capacity int64 // volume size in bytes at Open
+	opts       Options
+	g          *glusterCLI
+	mounter    mountutils.Interface
+	mnt        string // the backend's FUSE mount of the volume
+	mounted    bool   // whether Open mounted it (so Close unmounts it)
+	aux        string // the quota aux mount, "" if there is none
+	auxMounted bool   // whether Open mounted aux
+	locker     nameLocker
+	log        *slog.Logger
+	mu         sync.RWMutex
+	closed     bool
+	capacity   int64 // volume size in bytes at Open
 }
 
 var (
@@ -178,6 +190,9 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if o.RetryBackoff == 0 {
 		o.RetryBackoff = 50 * time.Millisecond
 	}
+	if o.GlusterfsPath == "" {
+		o.GlusterfsPath = "glusterfs"
+	}
 	if o.MountDir == "" {
 		h := sha256.Sum256([]byte(strings.Join(o.Servers, ",")))
 		o.MountDir = filepath.Join("/run/subvolkit/cli", o.Volume+"-"+hex.EncodeToString(h[:4]))
@@ -204,6 +219,15 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if err := b.prepareMeta(ctx); err != nil {
 		b.Close()
 		return nil, subvolkit.WithOp(op, "", err)
+	}
+	if !o.NoQuotaAuxMount {
+		if err := b.startAux(ctx); err != nil {
+			if ctx.Err() != nil {
+				b.Close()
+				return nil, subvolkit.E(subvolkit.Canceled, op, "", ctx.Err())
+			}
+			b.log.WarnContext(ctx, "no quota aux mount; limits are read back through the CLI", "err", err)
+		}
 	}
 	return b, nil
 }
@@ -331,6 +355,11 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	if b.auxMounted {
+		if err := b.mounter.Unmount(b.aux); err == nil {
+			_ = os.Remove(b.aux)
+		}
+	}
 	if b.mounted {
 		if err := b.mounter.Unmount(b.mnt); err != nil {
 			return subvolkit.E(subvolkit.Unknown, "close", "", err)
@@ -412,9 +441,6 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 		return nil, err
 	}
 	defer unlock()
-	if err := b.clearStale(ctx, op, req.Name); err != nil {
-		return nil, err
-	}
 	m := &marker{State: stateCreating, Name: req.Name, Size: req.SizeBytes, Created: time.Now().UTC(), Labels: req.Labels}
 	sv, err := b.make(ctx, op, req.Name, m, req.Owner, nil)
 	if err != nil {
@@ -438,9 +464,9 @@ func (b *Backend) checkCreate(op, name string, size int64, params map[string]str
 	return nil
 }
 
-// clearStale makes way for a new subvolume called name: AlreadyExists if
-// one is there (ours and live, or not ours), and the removal of a leftover
-// of ours that a crash or failure left half-made or half-deleted.
+// clearStale makes way for a new subvolume called name, whose directory
+// exists: AlreadyExists if it is ours and live, or not ours; the removal of
+// a leftover of ours that a crash or failure left half-made or half-deleted.
 func (b *Backend) clearStale(ctx context.Context, op, name string) error {
 	m, _, err := b.inspect(name)
 	switch {
@@ -470,7 +496,16 @@ func (b *Backend) clearStale(ctx context.Context, op, name string) error {
 func (b *Backend) make(ctx context.Context, op, name string, m *marker, owner *backend.Ownership,
 	fill func(ctx context.Context, dir string) error) (_ *backend.Subvol, err error) {
 	dir := b.dir(name)
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	// mkdir first, and look at what is there only when something is: the
+	// common case costs no extra lookup.
+	err = os.Mkdir(dir, 0o700)
+	if errors.Is(err, os.ErrExist) {
+		if err := b.clearStale(ctx, op, name); err != nil {
+			return nil, err
+		}
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "%s appeared concurrently", volPath(name))
 		}
@@ -550,6 +585,9 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 // (seen once in 300 concurrent creates): a NotFound is retried a few times,
 // for at most about two seconds, before it is believed.
 func (b *Backend) readLimit(ctx context.Context, name string) (quotaLimit, error) {
+	if b.aux != "" {
+		return b.readLimitAux(ctx, name)
+	}
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		l, err := b.g.listLimit(ctx, volPath(name))
@@ -786,6 +824,7 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 		return nil, subvolkit.WithOp(op, name, err)
 	}
 	u := quota.NewUsage(l.Hard, l.Used)
+	u.Files, u.Dirs = l.Files, l.Dirs
 	return &u, nil
 }
 
@@ -816,9 +855,6 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 			quota.HumanSize(size), req.Source, quota.HumanSize(srcM.Size))
 	}
 	if err := b.checkCreate(op, req.Name, size, req.Parameters); err != nil {
-		return nil, err
-	}
-	if err := b.clearStale(ctx, op, req.Name); err != nil {
 		return nil, err
 	}
 	owner := req.Owner

@@ -43,17 +43,21 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func openBackend(t *testing.T, c *glustertest.Cluster, r cli.Runner) *cli.Backend {
+func openBackend(t *testing.T, c *glustertest.Cluster, r cli.Runner, mods ...func(*cli.Options)) *cli.Backend {
 	t.Helper()
 	if r == nil {
 		r = c.Runner(1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := cli.Open(ctx, &cli.Options{
+	o := &cli.Options{
 		Volume: c.Volume(), Servers: c.Servers(), Runner: r,
 		MountDir: filepath.Join(t.TempDir(), "mnt"), StrictQuota: true,
-	})
+	}
+	for _, m := range mods {
+		m(o)
+	}
+	b, err := cli.Open(ctx, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, b.Close()) })
 	return b
@@ -169,6 +173,13 @@ func TestPoolEndToEnd(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "usage shows 1 MiB used: %+v %v", us, err)
 	assert.Equal(t, int64(5*quota.MiB), us.Limit)
 	assert.Equal(t, us.Limit-us.Used, us.Available)
+	assert.Equal(t, int64(1), us.Files, "file count from the quota xattr")
+	// The CLI agrees with what the backend read from the quota xattrs.
+	viaCLI := subvol.NewPool(openBackend(t, e.c, nil, func(o *cli.Options) { o.NoQuotaAuxMount = true }), nil)
+	cu, err := viaCLI.Usage(ctx, "e2e")
+	require.NoError(t, err)
+	assert.Equal(t, us.Limit, cu.Limit)
+	assert.Equal(t, us.Used, cu.Used)
 
 	// Resize: the new limit is in quota list and in df.
 	sv, err = e.pool.Resize(ctx, "e2e", 12*quota.MiB)
@@ -397,17 +408,18 @@ func TestCancelMidAllocateLeavesNothing(t *testing.T) {
 	for _, c := range []struct {
 		match string
 		after bool
+		cliRB bool // read limits back through the CLI (no quota aux mount)
 	}{
-		{"limit-usage", false}, // cancelled before the limit is set
-		{"limit-usage", true},  // cancelled after the limit is set
-		{" list ", false},      // cancelled before the read-back
+		{"limit-usage", false, false}, // cancelled before the limit is set
+		{"limit-usage", true, false},  // cancelled after the limit is set
+		{" list ", false, true},       // cancelled before a CLI read-back
 	} {
 		t.Run(fmt.Sprintf("%s-after-%v", strings.TrimSpace(c.match), c.after), func(t *testing.T) {
 			before := e.state(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			r := &cancelRunner{inner: e.c.Runner(1), match: c.match, after: c.after, cancel: cancel}
-			pool := subvol.NewPool(openBackend(t, e.c, r), nil)
+			pool := subvol.NewPool(openBackend(t, e.c, r, func(o *cli.Options) { o.NoQuotaAuxMount = c.cliRB }), nil)
 			_, err := pool.Allocate(ctx, "cancelled", 2*quota.MiB, nil)
 			require.Error(t, err)
 			assert.Equal(t, subvolkit.Canceled, subvolkit.KindOf(err), "%v", err)

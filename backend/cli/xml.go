@@ -113,10 +113,13 @@ type quotaLimit struct {
 	Hard     int64 // -1 when the path has no limit (N/A)
 	Used     int64
 	Exceeded bool
+	// Files and Dirs count the objects under the path, -1 when unknown
+	// (the CLI's list does not say).
+	Files, Dirs int64
 }
 
 func (q *quotaLimitXML) parse() (quotaLimit, error) {
-	l := quotaLimit{Path: q.Path, Hard: -1, Exceeded: q.HLExceed == "Yes"}
+	l := quotaLimit{Path: q.Path, Hard: -1, Exceeded: q.HLExceed == "Yes", Files: -1, Dirs: -1}
 	if q.HardLimit != "" && q.HardLimit != "N/A" {
 		n, err := strconv.ParseInt(strings.TrimSpace(q.HardLimit), 10, 64)
 		if err != nil || n < 0 {

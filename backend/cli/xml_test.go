@@ -67,10 +67,10 @@ func TestParseQuotaList(t *testing.T) {
 	require.Len(t, out.VolQuota.Limits, 2)
 	l, err := out.VolQuota.Limits[0].parse()
 	require.NoError(t, err)
-	assert.Equal(t, quotaLimit{Path: "/x", Hard: 10485760, Used: 2097152}, l)
+	assert.Equal(t, quotaLimit{Path: "/x", Hard: 10485760, Used: 2097152, Files: -1, Dirs: -1}, l)
 	l, err = out.VolQuota.Limits[1].parse()
 	require.NoError(t, err)
-	assert.Equal(t, quotaLimit{Path: "/c", Hard: -1, Used: 0}, l)
+	assert.Equal(t, quotaLimit{Path: "/c", Hard: -1, Used: 0, Files: -1, Dirs: -1}, l)
 }
 
 func TestParseVolumeInfo(t *testing.T) {
