@@ -139,14 +139,18 @@ func usageTable(ctx context.Context, pool *subvol.Pool) error {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "NAME\tLIMIT\tUSED\tAVAILABLE\tSOURCE\t")
+	fmt.Fprintln(w, "NAME\tLIMIT\tUSED\tAVAILABLE\tFILES\tSOURCE\t")
 	for _, sv := range all {
 		u, err := pool.Usage(ctx, sv.Name)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", sv.Name, quota.HumanSize(u.Limit), quota.HumanSize(u.Used),
-			quota.HumanSize(u.Available), sv.Source)
+		files := "?"
+		if u.Files >= 0 {
+			files = fmt.Sprint(u.Files)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t\n", sv.Name, quota.HumanSize(u.Limit), quota.HumanSize(u.Used),
+			quota.HumanSize(u.Available), files, sv.Source)
 	}
 	return w.Flush()
 }
