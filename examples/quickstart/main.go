@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -33,14 +34,19 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *size); err != nil {
+	if err := run(ctx, os.Stdout, *size); err != nil {
 		log.Fatalf("quickstart: %v", err)
 	}
 }
 
-func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+// demo prints the steps of one run.
+type demo struct{ w io.Writer }
 
-func run(ctx context.Context, sizeArg string) error {
+func (d demo) step(format string, args ...any) { fmt.Fprintf(d.w, "==> "+format+"\n", args...) }
+func (d demo) say(format string, args ...any)  { fmt.Fprintf(d.w, "    "+format+"\n", args...) }
+
+func run(ctx context.Context, w io.Writer, sizeArg string) error {
+	d := demo{w}
 	size, err := quota.ParseSize(sizeArg)
 	if err != nil {
 		return err
@@ -49,19 +55,19 @@ func run(ctx context.Context, sizeArg string) error {
 		return fmt.Errorf("cannot start GlusterFS here: %s", why)
 	}
 
-	step("starting a throwaway one-node GlusterFS 10 (its own network namespace)")
+	d.step("starting a throwaway one-node GlusterFS 10 (its own network namespace)")
 	t0 := time.Now()
 	cluster, err := glustertest.Start(ctx, &glustertest.Options{Nodes: 1, Volume: "demo"})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		step("stopping GlusterFS and removing everything it made")
+		d.step("stopping GlusterFS and removing everything it made")
 		if err := cluster.Close(); err != nil {
 			log.Printf("cleanup: %v", err)
 		}
 	}()
-	fmt.Printf("    volume %q on %v, up in %.1fs\n", cluster.Volume(), cluster.Servers(), time.Since(t0).Seconds())
+	d.say("volume %q on %v, up in %.1fs", cluster.Volume(), cluster.Servers(), time.Since(t0).Seconds())
 
 	b, err := cli.Open(ctx, &cli.Options{
 		Volume: cluster.Volume(), Servers: cluster.Servers(), Runner: cluster.Runner(1),
@@ -73,37 +79,37 @@ func run(ctx context.Context, sizeArg string) error {
 	pool := subvol.NewPool(b, nil)
 	defer pool.Close()
 
-	step("allocate %q (%s)", "app-data", quota.HumanSize(size))
+	d.step("allocate %q (%s)", "app-data", quota.HumanSize(size))
 	sv, err := pool.Allocate(ctx, "app-data", size, &subvol.AllocateOptions{
 		Owner: &backend.Ownership{UID: 1000, GID: 1000, Mode: 0o2775},
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    %s:/%s%s, limit %s\n", sv.Servers[0], sv.Volume, sv.Path, quota.HumanSize(sv.SizeBytes))
+	d.say("%s:/%s%s, limit %s", sv.Servers[0], sv.Volume, sv.Path, quota.HumanSize(sv.SizeBytes))
 
-	step("deep-mount %s:/%s%s and write until the quota stops us", sv.Servers[0], sv.Volume, sv.Path)
+	d.step("deep-mount %s:/%s%s and write until the quota stops us", sv.Servers[0], sv.Volume, sv.Path)
 	mnt, err := cluster.Mount(ctx, sv.Path)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    df: %s\n", df(mnt))
+	d.say("df: %s", df(mnt))
 	n, werr := fill(filepath.Join(mnt, "big.bin"), 4*size)
 	if !errors.Is(werr, syscall.EDQUOT) {
 		return fmt.Errorf("expected EDQUOT, got %v after %d bytes", werr, n)
 	}
-	fmt.Printf("    wrote %s, then: %v\n", quota.HumanSize(n), werr)
+	d.say("wrote %s, then: %v", quota.HumanSize(n), werr)
 
-	step("resize to %s", quota.HumanSize(2*size))
+	d.step("resize to %s", quota.HumanSize(2*size))
 	if sv, err = pool.Resize(ctx, "app-data", 2*size); err != nil {
 		return err
 	}
-	fmt.Printf("    df: %s\n", df(mnt))
+	d.say("df: %s", df(mnt))
 	if err := os.WriteFile(filepath.Join(mnt, "after-resize.txt"), []byte("room again\n"), 0o644); err != nil {
 		return err
 	}
 
-	step("clone %q to %q", "app-data", "app-data-copy")
+	d.step("clone %q to %q", "app-data", "app-data-copy")
 	if _, err := pool.Clone(ctx, "app-data", "app-data-copy", nil); err != nil {
 		return err
 	}
@@ -111,12 +117,12 @@ func run(ctx context.Context, sizeArg string) error {
 		return err
 	}
 
-	step("usage")
-	if err := usageTable(ctx, pool); err != nil {
+	d.step("usage")
+	if err := usageTable(ctx, w, pool); err != nil {
 		return err
 	}
 
-	step("delete everything")
+	d.step("delete everything")
 	if err := cluster.Unmount(mnt); err != nil {
 		return err
 	}
@@ -129,16 +135,16 @@ func run(ctx context.Context, sizeArg string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    %d subvolumes left\n", len(left))
+	d.say("%d subvolumes left", len(left))
 	return nil
 }
 
-func usageTable(ctx context.Context, pool *subvol.Pool) error {
+func usageTable(ctx context.Context, out io.Writer, pool *subvol.Pool) error {
 	all, err := pool.List(ctx)
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "NAME\tLIMIT\tUSED\tAVAILABLE\tFILES\tSOURCE\t")
 	for _, sv := range all {
 		u, err := pool.Usage(ctx, sv.Name)
