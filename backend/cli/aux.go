@@ -27,21 +27,20 @@ const (
 // quota.conf stays true.
 const quotaClientPID = "-5"
 
-// startAux mounts the volume a second time with the quota client pid, so
-// that limits and usage can be read with a getxattr (well under a
+// mountAux mounts the volume a second time, on dir, with the quota client
+// pid, so that limits and usage can be read with a getxattr (well under a
 // millisecond) instead of a `quota list` CLI call (about 50 ms, and
-// serialized with every other quota call on the volume).
-func (b *Backend) startAux(ctx context.Context) error {
-	dir := b.mnt + ".quota"
+// serialized with every other quota call on the volume). It reuses a live
+// aux mount there and reports whether it mounted one itself.
+func (b *Backend) mountAux(ctx context.Context, dir string) (mounted bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil && !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
-		return err
+		return false, err
 	}
 	if ok, err := b.mounter.IsMountPoint(dir); err == nil && ok {
 		if _, err := b.auxLimit(dir, "."); err == nil || errors.Is(err, syscall.ENODATA) {
-			b.aux = dir // a live aux mount of an earlier Open
-			return nil
+			return false, nil // a live aux mount of an earlier Open
 		}
-		_ = b.mounter.Unmount(dir)
+		_ = syscall.Unmount(dir, syscall.MNT_DETACH)
 	}
 	args := []string{"--client-pid=" + quotaClientPID, "--process-name=fuse.subvolkit-quota",
 		"--log-file=" + filepath.Join(os.TempDir(), "subvolkit-cli-"+filepath.Base(b.mnt)+"-quota.log")}
@@ -51,25 +50,24 @@ func (b *Backend) startAux(ctx context.Context) error {
 	args = append(args, "--volfile-id="+b.opts.Volume, dir)
 	cmd := exec.CommandContext(ctx, b.opts.GlusterfsPath, args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s %v: %w: %s", b.opts.GlusterfsPath, args, err, out)
+		return false, fmt.Errorf("%s %v: %w: %s", b.opts.GlusterfsPath, args, err, out)
 	}
 	// glusterfs daemonizes before the mount is up: wait for it (bounded).
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if ok, _ := b.mounter.IsMountPoint(dir); ok {
 			if _, err := b.auxLimit(dir, "."); err == nil || errors.Is(err, syscall.ENODATA) {
-				b.aux, b.auxMounted = dir, true
-				return nil
+				return true, nil
 			}
 		}
 		if time.Now().After(deadline) {
 			_ = b.mounter.Unmount(dir)
-			return fmt.Errorf("quota aux mount on %s did not come up", dir)
+			return false, fmt.Errorf("quota aux mount on %s did not come up", dir)
 		}
 		select {
 		case <-ctx.Done():
 			_ = b.mounter.Unmount(dir)
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -88,10 +89,11 @@ type Backend struct {
 	opts       Options
 	g          *glusterCLI
 	mounter    mountutils.Interface
-	mnt        string // the backend's FUSE mount of the volume
-	mounted    bool   // whether Open mounted it (so Close unmounts it)
-	aux        string // the quota aux mount, "" if there is none
-	auxMounted bool   // whether Open mounted aux
+	mnt        string      // the backend's FUSE mount of the volume
+	mounted    atomic.Bool // whether the backend mounted it (so Close unmounts it)
+	aux        string      // the quota aux mount, "" if there is none
+	auxMounted atomic.Bool // whether the backend mounted aux
+	remountMu  sync.Mutex  // serializes the healing of dead mounts
 	locker     nameLocker
 	log        *slog.Logger
 	mu         sync.RWMutex
@@ -213,19 +215,30 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if err := b.prepareVolume(ctx); err != nil {
 		return nil, subvolkit.WithOp(op, "", err)
 	}
-	if err := b.mount(ctx); err != nil {
+	mounted, err := b.mountVolume(ctx)
+	if err != nil {
 		return nil, subvolkit.WithOp(op, "", err)
+	}
+	b.mounted.Store(mounted)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(b.mnt, &st); err == nil {
+		b.capacity = int64(st.Blocks) * int64(st.Bsize)
 	}
 	if err := b.prepareMeta(ctx); err != nil {
 		b.Close()
 		return nil, subvolkit.WithOp(op, "", err)
 	}
 	if !o.NoQuotaAuxMount {
-		if err := b.startAux(ctx); err != nil {
-			if ctx.Err() != nil {
-				b.Close()
-				return nil, subvolkit.E(subvolkit.Canceled, op, "", ctx.Err())
-			}
+		dir := b.mnt + ".quota"
+		mounted, err := b.mountAux(ctx, dir)
+		switch {
+		case err == nil:
+			b.aux = dir
+			b.auxMounted.Store(mounted)
+		case ctx.Err() != nil:
+			b.Close()
+			return nil, subvolkit.E(subvolkit.Canceled, op, "", ctx.Err())
+		default:
 			b.log.WarnContext(ctx, "no quota aux mount; limits are read back through the CLI", "err", err)
 		}
 	}
@@ -265,19 +278,20 @@ func (b *Backend) prepareVolume(ctx context.Context) error {
 	return nil
 }
 
-// mount mounts the volume at b.mnt, or reuses a working mount of it there.
-func (b *Backend) mount(ctx context.Context) error {
+// mountVolume mounts the volume at b.mnt, or reuses a working mount of it
+// there, and reports whether it mounted it.
+func (b *Backend) mountVolume(ctx context.Context) (mounted bool, err error) {
 	if err := os.MkdirAll(b.mnt, 0o700); err != nil && !errors.Is(err, syscall.ENOTCONN) {
-		return subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
+		return false, subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
 	}
 	if ok, err := b.mounter.IsMountPoint(b.mnt); err == nil && ok {
 		if _, serr := os.Stat(filepath.Join(b.mnt, ".")); serr == nil {
-			return nil // a live mount from an earlier Open: reuse it
+			return false, nil // a live mount from an earlier Open: reuse it
 		}
 	}
 	// A dead FUSE mount ("transport endpoint is not connected") is cleared first.
-	if _, err := os.Stat(b.mnt); err != nil && mountutils.IsCorruptedMnt(err) {
-		_ = b.mounter.Unmount(b.mnt)
+	if _, err := os.Stat(b.mnt); err != nil && deadMount(err) {
+		_ = syscall.Unmount(b.mnt, syscall.MNT_DETACH)
 	}
 	logFile := filepath.Join(os.TempDir(), "subvolkit-cli-"+filepath.Base(b.mnt)+".log")
 	mopts := []string{"log-file=" + logFile}
@@ -287,26 +301,70 @@ func (b *Backend) mount(ctx context.Context) error {
 	mopts = append(mopts, b.opts.MountOptions...)
 	src := b.opts.Servers[0] + ":/" + b.opts.Volume
 	if err := ctx.Err(); err != nil {
-		return subvolkit.E(subvolkit.Canceled, "mount volume", "", err)
+		return false, subvolkit.E(subvolkit.Canceled, "mount volume", "", err)
 	}
 	if err := b.mounter.Mount(src, b.mnt, "glusterfs", mopts); err != nil {
-		return subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
+		return false, subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
 	}
 	// mount.glusterfs answers 0 even when the client dies right after:
 	// believe the mount table only.
 	if ok, err := b.mounter.IsMountPoint(b.mnt); err != nil || !ok {
-		return subvolkit.Errorf(subvolkit.Unavailable, "mount volume", "",
+		return false, subvolkit.Errorf(subvolkit.Unavailable, "mount volume", "",
 			"mounting %s on %s reported success but nothing is mounted (see %s)", src, b.mnt, logFile)
 	}
 	if _, err := os.Stat(b.mnt); err != nil {
 		_ = b.mounter.Unmount(b.mnt)
-		return subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
+		return false, subvolkit.E(subvolkit.Unavailable, "mount volume", "", err)
 	}
-	b.mounted = true
+	return true, nil
+}
+
+// deadMount reports whether err says a FUSE mount's client has died
+// ("transport endpoint is not connected", or ECONNABORTED on newer kernels).
+func deadMount(err error) bool {
+	return mountutils.IsCorruptedMnt(err) || errors.Is(err, syscall.ECONNABORTED)
+}
+
+// ensureMounted checks the backend's mount of the volume and, if its FUSE
+// client has died, lazily unmounts it and mounts the volume again, so a
+// long-running process survives a killed or crashed glusterfs client. The
+// check is a statfs of the mount point (a stat could be answered from the
+// kernel's cache of a dead mount): a fraction of a millisecond.
+func (b *Backend) ensureMounted(ctx context.Context) error {
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(b.mnt, &st); err == nil {
-		b.capacity = int64(st.Blocks) * int64(st.Bsize)
+	err := syscall.Statfs(b.mnt, &st)
+	if err == nil {
+		return nil
 	}
+	if !deadMount(err) {
+		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"statfs", b.mnt, err})
+	}
+	b.remountMu.Lock()
+	defer b.remountMu.Unlock()
+	if err := syscall.Statfs(b.mnt, &st); err == nil {
+		return nil // healed by another goroutine meanwhile
+	}
+	b.log.WarnContext(ctx, "the backend's mount of the volume is dead; mounting it again", "path", b.mnt, "err", err)
+	_ = syscall.Unmount(b.mnt, syscall.MNT_DETACH)
+	if _, err := b.mountVolume(ctx); err != nil {
+		return err
+	}
+	b.mounted.Store(true)
+	return nil
+}
+
+// healAux mounts the quota aux mount again after its client died.
+func (b *Backend) healAux(ctx context.Context) error {
+	b.remountMu.Lock()
+	defer b.remountMu.Unlock()
+	if _, err := b.auxLimit(b.aux, "."); err == nil || errors.Is(err, syscall.ENODATA) {
+		return nil // healed by another goroutine meanwhile
+	}
+	_ = syscall.Unmount(b.aux, syscall.MNT_DETACH)
+	if _, err := b.mountAux(ctx, b.aux); err != nil {
+		return err
+	}
+	b.auxMounted.Store(true)
 	return nil
 }
 
@@ -355,12 +413,12 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
-	if b.auxMounted {
+	if b.auxMounted.Load() {
 		if err := b.mounter.Unmount(b.aux); err == nil {
 			_ = os.Remove(b.aux)
 		}
 	}
-	if b.mounted {
+	if b.mounted.Load() {
 		if err := b.mounter.Unmount(b.mnt); err != nil {
 			return subvolkit.E(subvolkit.Unknown, "close", "", err)
 		}
@@ -371,17 +429,8 @@ func (b *Backend) Close() error {
 
 // begin checks the backend is open and takes the cluster-wide lock of name.
 func (b *Backend) begin(ctx context.Context, op, name string) (func(), error) {
-	b.mu.RLock()
-	closed := b.closed
-	b.mu.RUnlock()
-	if closed {
-		return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "backend is closed")
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
-	}
-	if err := naming.ValidateSubvolName(name); err != nil {
-		return nil, subvolkit.WithOp(op, name, err)
+	if err := b.checkOpen(ctx, op, name); err != nil {
+		return nil, err
 	}
 	unlock, err := b.locker.lock(ctx, name)
 	if err != nil {
@@ -586,7 +635,18 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 // for at most about two seconds, before it is believed.
 func (b *Backend) readLimit(ctx context.Context, name string) (quotaLimit, error) {
 	if b.aux != "" {
-		return b.readLimitAux(ctx, name)
+		l, err := b.readLimitAux(ctx, name)
+		if k := subvolkit.KindOf(err); err == nil || k == subvolkit.NotFound || k == subvolkit.Canceled {
+			return l, err
+		}
+		// The aux mount is broken (its client died?): mount it again, or
+		// fall back to the CLI.
+		if herr := b.healAux(ctx); herr == nil {
+			if l, err := b.readLimitAux(ctx, name); err == nil {
+				return l, nil
+			}
+		}
+		b.log.WarnContext(ctx, "quota aux mount unusable; reading the limit through the CLI", "name", name, "err", err)
 	}
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -666,7 +726,7 @@ func (b *Backend) checkOpen(ctx context.Context, op, name string) error {
 			return subvolkit.WithOp(op, name, err)
 		}
 	}
-	return nil
+	return subvolkit.WithOp(op, name, b.ensureMounted(ctx))
 }
 
 // Delete implements backend.Backend. It refuses (FailedPrecondition) to

@@ -471,3 +471,65 @@ func TestOwnerMarkerAndRecovery(t *testing.T) {
 	assert.NotContains(t, e.limits(t), "/half")
 	assertGone(t, half)
 }
+
+// fuseClientPID returns the pid of the glusterfs client whose command line
+// ends with the mount point mnt (mount.glusterfs and the aux mount both put
+// it last).
+func fuseClientPID(t *testing.T, mnt string) int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	require.NoError(t, err)
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte("glusterfs")) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if args[len(args)-1] == mnt {
+			var pid int
+			_, err := fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+			require.NoError(t, err)
+			return pid
+		}
+	}
+	t.Fatalf("no glusterfs client for %s", mnt)
+	return 0
+}
+
+// killAndWait kills a FUSE client we started and waits until the mount
+// answers as dead.
+func killAndWait(t *testing.T, pid int, mnt string) {
+	t.Helper()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		var st syscall.Statfs_t
+		err := syscall.Statfs(mnt, &st)
+		return errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED)
+	}, 10*time.Second, 20*time.Millisecond, "%s did not die", mnt)
+}
+
+func TestSurvivesDeadFUSEClients(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	var b *cli.Backend
+	require.True(t, e.pool.As(&b))
+	mnt := b.MountPath()
+
+	// The backend's own mount dies: the next call mounts the volume again.
+	killAndWait(t, fuseClientPID(t, mnt), mnt)
+	sv, err := e.pool.Allocate(ctx, "after-main-death", 2*quota.MiB, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "2097152", e.limits(t)["/after-main-death"])
+	assert.NotZero(t, fuseClientPID(t, mnt), "a new client serves the mount")
+
+	// The quota aux mount dies: limits are still read back (it is
+	// mounted again, or the CLI is used).
+	killAndWait(t, fuseClientPID(t, mnt+".quota"), mnt+".quota")
+	_, err = e.pool.Resize(ctx, "after-main-death", 3*quota.MiB)
+	require.NoError(t, err)
+	u, err := e.pool.Usage(ctx, sv.Name)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3*quota.MiB), u.Limit)
+	require.NoError(t, e.pool.Delete(ctx, sv.Name, nil))
+	assert.NotContains(t, e.limits(t), "/after-main-death")
+}
