@@ -751,7 +751,12 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	case m == nil:
 		return subvolkit.Errorf(subvolkit.NotFound, op, name, "no subvolume %q on volume %s", name, b.opts.Volume)
 	}
-	switch opts.Policy {
+	policy := opts.Policy
+	if m.State == stateCreating || m.State == stateDeleting {
+		// Never handed out, or already on its way: finish the job.
+		policy = backend.DeletePolicyDelete
+	}
+	switch policy {
 	case backend.DeletePolicyRetain:
 		if m.State == stateRetained {
 			return subvolkit.Errorf(subvolkit.NotFound, op, name, "subvolume %q was already retained", name)

@@ -456,6 +456,15 @@ func TestOwnerMarkerAndRecovery(t *testing.T) {
 	assert.Equal(t, int64(3*quota.MiB), sv.SizeBytes)
 	assert.Equal(t, "3145728", e.limits(t)["/half"])
 
+	// A half-made subvolume is removed, not archived, whatever the policy.
+	half2 := filepath.Join(e.root, "half2")
+	require.NoError(t, os.Mkdir(half2, 0o700))
+	require.NoError(t, syscall.Setxattr(half2, "trusted.subvolkit.v1", []byte(`{"state":"creating","name":"half2","size":1048576}`), 0))
+	require.NoError(t, e.pool.Delete(ctx, "half2", &subvol.DeleteOptions{Policy: backend.DeletePolicyArchive}))
+	assertGone(t, half2)
+	archived, _ := filepath.Glob(filepath.Join(e.root, ".subvolkit", "archive", "half2-*"))
+	assert.Empty(t, archived)
+
 	// Retain keeps data and limit but frees nothing; the name stays taken.
 	require.NoError(t, os.WriteFile(filepath.Join(half, "data"), []byte("keep me"), 0o644))
 	require.NoError(t, e.pool.Delete(ctx, "half", &subvol.DeleteOptions{Policy: backend.DeletePolicyRetain}))
