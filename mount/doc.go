@@ -69,9 +69,13 @@
 // probed in parallel with a short timeout (ProbeTimeout, 1.5 s by default)
 // and a server that answered goes first. If none answers, the servers are
 // tried in the given order (the probe may be filtered) and errors say so.
-// With a replicated volume, a brick on an unreachable node still costs
-// about 10 s: glusterfs waits for it before the mount is ready (measured on
-// GlusterFS 10.3, whatever the volfile server).
+// With a replicated volume, a brick on an unreachable node still costs up
+// to 10 s: on start-up the client's replicate translator waits for every
+// brick to answer or for a hard-coded 10-second "child-down" timer
+// (__afr_launch_notify_timer in afr-common.c), whatever the volfile server.
+// Measured on GlusterFS 10.3: 10.0 s when packets to the node are dropped,
+// or its link is down while the kernel still has a neighbour entry for it;
+// about 3 s when the kernel fails the connection sooner (no ARP answer).
 //
 // # Stats
 //
