@@ -72,26 +72,9 @@ func ctxT(t *testing.T) context.Context {
 // limits returns path -> hard limit from `quota list --xml` on the volume.
 func (e *env) limits(t *testing.T) map[string]string {
 	t.Helper()
-	out, err := e.c.Gluster(ctxT(t), "--xml", "volume", "quota", e.c.Volume(), "list")
-	require.NoError(t, err, out)
-	m := map[string]string{}
-	for _, blk := range strings.Split(out, "<limit>")[1:] {
-		path := between(blk, "<path>", "</path>")
-		m[path] = between(blk, "<hard_limit>", "</hard_limit>")
-	}
+	m, err := e.c.QuotaLimits(ctxT(t))
+	require.NoError(t, err)
 	return m
-}
-
-func between(s, a, b string) string {
-	i := strings.Index(s, a)
-	if i < 0 {
-		return ""
-	}
-	s = s[i+len(a):]
-	if j := strings.Index(s, b); j >= 0 {
-		return s[:j]
-	}
-	return s
 }
 
 // state is what the volume holds: top-level entries and quota limits.
@@ -112,13 +95,9 @@ func (e *env) stateErr(ctx context.Context) (string, error) {
 		names = append(names, d.Name())
 	}
 	sort.Strings(names)
-	out, err := e.c.Gluster(ctx, "--xml", "volume", "quota", e.c.Volume(), "list")
+	lims, err := e.c.QuotaLimits(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%v: %s", err, out)
-	}
-	lims := map[string]string{}
-	for _, blk := range strings.Split(out, "<limit>")[1:] {
-		lims[between(blk, "<path>", "</path>")] = between(blk, "<hard_limit>", "</hard_limit>")
+		return "", err
 	}
 	return fmt.Sprintf("entries=%v limits=%v", names, lims), nil
 }

@@ -215,25 +215,9 @@ func (e *env) disk(t *testing.T) string {
 // limits returns path -> hard limit from `gluster volume quota VOL list`.
 func (e *env) limits(t *testing.T) map[string]string {
 	t.Helper()
-	out, err := e.c.Gluster(ctxT(t), "--xml", "volume", "quota", e.c.Volume(), "list")
-	require.NoError(t, err, out)
-	m := map[string]string{}
-	for _, blk := range strings.Split(out, "<limit>")[1:] {
-		m[between(blk, "<path>", "</path>")] = between(blk, "<hard_limit>", "</hard_limit>")
-	}
+	m, err := e.c.QuotaLimits(ctxT(t))
+	require.NoError(t, err)
 	return m
-}
-
-func between(s, a, b string) string {
-	i := strings.Index(s, a)
-	if i < 0 {
-		return ""
-	}
-	s = s[i+len(a):]
-	if j := strings.Index(s, b); j >= 0 {
-		return s[:j]
-	}
-	return ""
 }
 
 var mounts atomic.Int64
