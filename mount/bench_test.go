@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/glustertest"
 )
 
 // BenchmarkMountMemory compares N deep mounts with one shared mount and N

@@ -1,5 +1,5 @@
 // Package mount publishes subvolumes on a node: it mounts the GlusterFS
-// directory that a backend.Subvol describes on a target directory, the way a
+// directory that a subvol.Subvol describes on a target directory, the way a
 // CSI node plugin's NodePublishVolume or a FlexVolume "mount" call needs it,
 // and takes it away again.
 //

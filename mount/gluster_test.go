@@ -1,6 +1,6 @@
 package mount
 
-// Tests on real FUSE mounts of real GlusterFS (internal/testutil/glustertest).
+// Tests on real FUSE mounts of real GlusterFS (glustertest).
 // They fail, never skip, in CI when GlusterFS cannot start.
 
 import (
@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
-	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/glustertest"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // realEnv is a Mounter on the real mount(8), with its state, logs and
@@ -87,8 +87,8 @@ func unmountUnder(t testing.TB, dir string) {
 	}
 }
 
-func clusterSubvol(c *glustertest.Cluster, path string) *backend.Subvol {
-	return &backend.Subvol{Name: "sv" + strings.ReplaceAll(path, "/", "-"), Servers: c.Servers(), Volume: c.Volume(), Path: path}
+func clusterSubvol(c *glustertest.Cluster, path string) *subvol.Subvol {
+	return &subvol.Subvol{Name: "sv" + strings.ReplaceAll(path, "/", "-"), Servers: c.Servers(), Volume: c.Volume(), Path: path}
 }
 
 // mkdirs creates directories on the volume through a mount of its root.

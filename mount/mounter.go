@@ -16,7 +16,7 @@ import (
 	mountutils "k8s.io/mount-utils"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // Mode selects how Publish mounts a subvolume.
@@ -299,7 +299,7 @@ func lockErr(op, name string, err error) error {
 // Errors: InvalidArgument for bad input (nothing is mounted), NotFound when
 // the directory does not exist on the volume, PermissionDenied when the
 // servers refuse this client, Unavailable when no server could be reached.
-func (m *Mounter) Publish(ctx context.Context, sv *backend.Subvol, target string, opts *PublishOptions) error {
+func (m *Mounter) Publish(ctx context.Context, sv *subvol.Subvol, target string, opts *PublishOptions) error {
 	const op = "publish"
 	p, err := newPlan(sv, opts)
 	if err != nil {

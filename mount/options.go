@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // Option names the mounter sets itself.
@@ -30,7 +30,7 @@ var logLevels = []string{"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE
 // Source returns the GlusterFS mount source of sv on server:
 // "server:/volume/path", or "server:/volume" for a subvolume that is a whole
 // volume (Path "" or "/"). It does not validate its input.
-func Source(sv *backend.Subvol, server string) string {
+func Source(sv *subvol.Subvol, server string) string {
 	return server + ":" + volPath(sv.Volume, subdir(sv.Path))
 }
 
@@ -66,7 +66,7 @@ func (p *plan) want() string { return volPath(p.volume, p.subdir) }
 
 // newPlan validates sv and opts and merges their mount options. Errors are
 // of kind InvalidArgument.
-func newPlan(sv *backend.Subvol, opts *PublishOptions) (*plan, error) {
+func newPlan(sv *subvol.Subvol, opts *PublishOptions) (*plan, error) {
 	if sv == nil {
 		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "publish", "", "nil subvolume")
 	}

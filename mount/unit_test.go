@@ -21,11 +21,11 @@ import (
 	mountutils "k8s.io/mount-utils"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
-func subvol(path string) *backend.Subvol {
-	return &backend.Subvol{
+func testSubvol(path string) *subvol.Subvol {
+	return &subvol.Subvol{
 		Name:    "pvc-1",
 		Servers: []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"},
 		Volume:  "vol0",
@@ -155,12 +155,12 @@ func TestSource(t *testing.T) {
 		{"/a", "h1:/vol0/a"},
 		{"/a/b/", "h1:/vol0/a/b"},
 	} {
-		assert.Equal(t, tc.want, Source(subvol(tc.path), "h1"), tc.path)
+		assert.Equal(t, tc.want, Source(testSubvol(tc.path), "h1"), tc.path)
 	}
 }
 
 func TestNewPlan(t *testing.T) {
-	sv := subvol("/pvc-1")
+	sv := testSubvol("/pvc-1")
 	sv.MountOptions = map[string]string{
 		"backup-volfile-servers": "127.0.0.3:127.0.0.4",
 		"acl":                    "",
@@ -185,46 +185,46 @@ func TestNewPlan(t *testing.T) {
 	}, got)
 	assert.Equal(t, []string{"log-file=/l/x.log", "log-level=INFO"}, fuseOptions(&plan{}, []string{"h"}, "/l/x.log", "INFO", false))
 
-	p, err = newPlan(&backend.Subvol{Volume: "vol_0a1b", Servers: []string{"h1"}}, nil)
+	p, err = newPlan(&subvol.Subvol{Volume: "vol_0a1b", Servers: []string{"h1"}}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "/vol_0a1b", p.want(), "whole volume")
 
 	bad := []struct {
 		name string
-		sv   *backend.Subvol
+		sv   *subvol.Subvol
 		opts *PublishOptions
 	}{
 		{"nil", nil, nil},
-		{"no servers", &backend.Subvol{Volume: "v"}, nil},
-		{"volume with slash", &backend.Subvol{Volume: "v/x", Servers: []string{"h"}}, nil},
-		{"empty volume", &backend.Subvol{Servers: []string{"h"}}, nil},
-		{"relative path", &backend.Subvol{Volume: "v", Path: "a", Servers: []string{"h"}}, nil},
-		{"dotdot", &backend.Subvol{Volume: "v", Path: "/a/../../etc", Servers: []string{"h"}}, nil},
-		{"comma in path", &backend.Subvol{Volume: "v", Path: "/a,b", Servers: []string{"h"}}, nil},
-		{"server with colon", &backend.Subvol{Volume: "v", Servers: []string{"h:1"}}, nil},
-		{"comma option", subvol(""), &PublishOptions{MountOptions: []string{"a,b"}}},
-		{"bind option", subvol(""), &PublishOptions{MountOptions: []string{"bind"}}},
-		{"log level", subvol(""), &PublishOptions{MountOptions: []string{"log-level=LOUD"}}},
-		{"relative log file", subvol(""), &PublishOptions{MountOptions: []string{"log-file=x.log"}}},
-		{"sensitive comma", subvol(""), &PublishOptions{SensitiveOptions: []string{"k=a,b"}}},
+		{"no servers", &subvol.Subvol{Volume: "v"}, nil},
+		{"volume with slash", &subvol.Subvol{Volume: "v/x", Servers: []string{"h"}}, nil},
+		{"empty volume", &subvol.Subvol{Servers: []string{"h"}}, nil},
+		{"relative path", &subvol.Subvol{Volume: "v", Path: "a", Servers: []string{"h"}}, nil},
+		{"dotdot", &subvol.Subvol{Volume: "v", Path: "/a/../../etc", Servers: []string{"h"}}, nil},
+		{"comma in path", &subvol.Subvol{Volume: "v", Path: "/a,b", Servers: []string{"h"}}, nil},
+		{"server with colon", &subvol.Subvol{Volume: "v", Servers: []string{"h:1"}}, nil},
+		{"comma option", testSubvol(""), &PublishOptions{MountOptions: []string{"a,b"}}},
+		{"bind option", testSubvol(""), &PublishOptions{MountOptions: []string{"bind"}}},
+		{"log level", testSubvol(""), &PublishOptions{MountOptions: []string{"log-level=LOUD"}}},
+		{"relative log file", testSubvol(""), &PublishOptions{MountOptions: []string{"log-file=x.log"}}},
+		{"sensitive comma", testSubvol(""), &PublishOptions{SensitiveOptions: []string{"k=a,b"}}},
 	}
 	for _, tc := range bad {
 		_, err := newPlan(tc.sv, tc.opts)
 		assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%s: %v", tc.name, err)
 	}
-	_, err = newPlan(subvol(""), &PublishOptions{SensitiveOptions: []string{"k=a,verysecret"}})
+	_, err = newPlan(testSubvol(""), &PublishOptions{SensitiveOptions: []string{"k=a,verysecret"}})
 	assert.NotContains(t, err.Error(), "verysecret")
 }
 
 func TestSharedKey(t *testing.T) {
-	a, _ := newPlan(subvol("/a"), nil)
-	b, _ := newPlan(subvol("/b"), &PublishOptions{ReadOnly: true, MountOptions: []string{"log-level=DEBUG"}})
-	sv := subvol("/c")
+	a, _ := newPlan(testSubvol("/a"), nil)
+	b, _ := newPlan(testSubvol("/b"), &PublishOptions{ReadOnly: true, MountOptions: []string{"log-level=DEBUG"}})
+	sv := testSubvol("/c")
 	slices.Reverse(sv.Servers)
 	c, _ := newPlan(sv, nil)
-	d, _ := newPlan(subvol("/d"), &PublishOptions{MountOptions: []string{"acl"}})
-	e, _ := newPlan(subvol("/e"), &PublishOptions{SensitiveOptions: []string{"k=v"}})
-	sv = subvol("/f")
+	d, _ := newPlan(testSubvol("/d"), &PublishOptions{MountOptions: []string{"acl"}})
+	e, _ := newPlan(testSubvol("/e"), &PublishOptions{SensitiveOptions: []string{"k=v"}})
+	sv = testSubvol("/f")
 	sv.Volume = "vol1"
 	f, _ := newPlan(sv, nil)
 	assert.Equal(t, sharedKey(a), sharedKey(b), "directory, read-only and log level do not matter")
@@ -380,7 +380,7 @@ func TestProbeOrdersMountSource(t *testing.T) {
 	env.m.probeTimeout = time.Second
 	env.m.probePort = port
 	target := filepath.Join(env.root, "t")
-	require.NoError(t, env.m.Publish(context.Background(), subvol("/a"), target, nil))
+	require.NoError(t, env.m.Publish(context.Background(), testSubvol("/a"), target, nil))
 	mps := mounts(t, env.fake)
 	require.Len(t, mps, 1)
 	assert.Equal(t, "127.0.0.2:/vol0/a", mps[0].Device)
@@ -395,7 +395,7 @@ func TestProbeNoneAnswersIsInError(t *testing.T) {
 	env := newTestMounter(t, ModeDeep, lm)
 	env.m.probeTimeout = time.Second
 	env.m.probePort = port
-	sv := subvol("/a")
+	sv := testSubvol("/a")
 	sv.Servers = []string{"127.0.0.3", "127.0.0.1"}
 	err := env.m.Publish(context.Background(), sv, filepath.Join(env.root, "t"), nil)
 	require.Error(t, err)
@@ -433,7 +433,7 @@ func TestDeepPublishUnpublish(t *testing.T) {
 	target := filepath.Join(env.root, "pod1", "mount")
 	opts := &PublishOptions{MountOptions: []string{"acl"}}
 
-	require.NoError(t, env.m.Publish(ctx, subvol("/pvc-1"), target, opts))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/pvc-1"), target, opts))
 	assert.DirExists(t, target)
 	mps := mounts(t, env.fake)
 	require.Len(t, mps, 1)
@@ -450,27 +450,27 @@ func TestDeepPublishUnpublish(t *testing.T) {
 	assert.NotContains(t, mps[0].Opts, "ro")
 
 	// Same again: no-op.
-	require.NoError(t, env.m.Publish(ctx, subvol("/pvc-1"), target, opts))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/pvc-1"), target, opts))
 	assert.Equal(t, 1, countActions(env.fake, mountutils.FakeActionMount))
 
 	// Same directory, different server of the same list: still the same.
-	sv := subvol("/pvc-1")
+	sv := testSubvol("/pvc-1")
 	sv.Servers = []string{"127.0.0.3", "127.0.0.1"}
 	require.NoError(t, env.m.Publish(ctx, sv, target, opts))
 
 	// Different directory, different volume, other cluster, read-only: AlreadyExists.
-	other := subvol("/pvc-2")
+	other := testSubvol("/pvc-2")
 	err := env.m.Publish(ctx, other, target, nil)
 	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(err), "%v", err)
 	assert.ErrorContains(t, err, "/vol0/pvc-1")
 	t.Log(err)
-	other = subvol("/pvc-1")
+	other = testSubvol("/pvc-1")
 	other.Volume = "vol9"
 	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, other, target, nil)))
-	other = subvol("/pvc-1")
+	other = testSubvol("/pvc-1")
 	other.Servers = []string{"127.0.0.9"}
 	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, other, target, nil)))
-	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, subvol("/pvc-1"), target, &PublishOptions{ReadOnly: true})))
+	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, testSubvol("/pvc-1"), target, &PublishOptions{ReadOnly: true})))
 	assert.Equal(t, 1, countActions(env.fake, mountutils.FakeActionMount))
 
 	// Unpublish, twice, and a target that never existed.
@@ -484,14 +484,14 @@ func TestDeepPublishUnpublish(t *testing.T) {
 	assert.Equal(t, 1, countActions(env.fake, mountutils.FakeActionUnmount))
 
 	// Read-only and a whole volume.
-	require.NoError(t, env.m.Publish(ctx, &backend.Subvol{Volume: "vol_abc", Servers: []string{"127.0.0.5"}}, target, &PublishOptions{ReadOnly: true}))
+	require.NoError(t, env.m.Publish(ctx, &subvol.Subvol{Volume: "vol_abc", Servers: []string{"127.0.0.5"}}, target, &PublishOptions{ReadOnly: true}))
 	mps = mounts(t, env.fake)
 	require.Len(t, mps, 1)
 	assert.Equal(t, "127.0.0.5:/vol_abc", mps[0].Device)
 	assert.Contains(t, mps[0].Opts, "ro")
 	_, hasBackup := optValue(mps[0].Opts, optBackupServers)
 	assert.False(t, hasBackup, "one server: no backup-volfile-servers")
-	require.NoError(t, env.m.Publish(ctx, &backend.Subvol{Volume: "vol_abc", Servers: []string{"127.0.0.5"}}, target, &PublishOptions{ReadOnly: true}))
+	require.NoError(t, env.m.Publish(ctx, &subvol.Subvol{Volume: "vol_abc", Servers: []string{"127.0.0.5"}}, target, &PublishOptions{ReadOnly: true}))
 	assert.Equal(t, 2, countActions(env.fake, mountutils.FakeActionMount))
 }
 
@@ -499,19 +499,19 @@ func TestBadInput(t *testing.T) {
 	env := newTestMounter(t, ModeDeep, nil)
 	ctx := context.Background()
 	for _, target := range []string{"", "rel/dir", "/", filepath.Join(env.state, "shared", "x")} {
-		err := env.m.Publish(ctx, subvol("/a"), target, nil)
+		err := env.m.Publish(ctx, testSubvol("/a"), target, nil)
 		assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%q: %v", target, err)
 		err = env.m.Unpublish(ctx, target)
 		assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%q: %v", target, err)
 	}
-	err := env.m.Publish(ctx, subvol("/a/../b"), filepath.Join(env.root, "t"), nil)
+	err := env.m.Publish(ctx, testSubvol("/a/../b"), filepath.Join(env.root, "t"), nil)
 	assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err))
 	assert.Empty(t, env.fake.GetLog(), "bad input mounts nothing")
 	assert.NoDirExists(t, filepath.Join(env.root, "t"))
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	err = env.m.Publish(cctx, subvol("/a"), filepath.Join(env.root, "t"), nil)
+	err = env.m.Publish(cctx, testSubvol("/a"), filepath.Join(env.root, "t"), nil)
 	assert.Equal(t, subvolkit.Canceled, subvolkit.KindOf(err), "%v", err)
 	assert.Empty(t, env.fake.GetLog())
 }
@@ -524,8 +524,8 @@ func TestSymlinkedTarget(t *testing.T) {
 	require.NoError(t, os.MkdirAll(real, 0o755))
 	link := filepath.Join(env.root, "link")
 	require.NoError(t, os.Symlink(real, link))
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), filepath.Join(link, "t"), nil))
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), filepath.Join(real, "t"), nil), "same target")
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), filepath.Join(link, "t"), nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), filepath.Join(real, "t"), nil), "same target")
 	assert.Equal(t, 1, countActions(env.fake, mountutils.FakeActionMount))
 	require.NoError(t, env.m.Unpublish(ctx, filepath.Join(link, "t")))
 	assert.Empty(t, mounts(t, env.fake))
@@ -567,12 +567,12 @@ func TestVerifyMissingDirectory(t *testing.T) {
 			// An older failure in the log must not be quoted again.
 			logFile := env.m.deepLog(target)
 			if mode == ModeShared {
-				p, _ := newPlan(subvol("/nonexist"), nil)
+				p, _ := newPlan(testSubvol("/nonexist"), nil)
 				logFile = env.m.sharedLog(sharedKey(p))
 			}
 			require.NoError(t, os.WriteFile(logFile, []byte(strings.ReplaceAll(setvolumeLog, "nonexist", "older")), 0o644))
 
-			err := env.m.Publish(context.Background(), subvol("/nonexist"), target, nil)
+			err := env.m.Publish(context.Background(), testSubvol("/nonexist"), target, nil)
 			require.Error(t, err)
 			t.Log(err)
 			assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "%v", err)
@@ -592,7 +592,7 @@ func TestSensitiveOptionsMasked(t *testing.T) {
 		failure:     "mount failed: exit status 1\nMounting arguments: -o <masked>\nOutput: Invalid option: topsecret-flag; password=s3cr3t-value",
 	}
 	env := newTestMounter(t, ModeDeep, lm)
-	err := env.m.Publish(context.Background(), subvol("/a"), filepath.Join(env.root, "t"),
+	err := env.m.Publish(context.Background(), testSubvol("/a"), filepath.Join(env.root, "t"),
 		&PublishOptions{SensitiveOptions: []string{"topsecret-flag", "password=s3cr3t-value"}})
 	require.Error(t, err)
 	for _, s := range []string{"topsecret-flag", "s3cr3t-value"} {
@@ -604,7 +604,7 @@ func TestSensitiveOptionsMasked(t *testing.T) {
 
 	// A successful mount passes them, and logs only their number.
 	env = newTestMounter(t, ModeDeep, nil)
-	require.NoError(t, env.m.Publish(context.Background(), subvol("/a"), filepath.Join(env.root, "t"),
+	require.NoError(t, env.m.Publish(context.Background(), testSubvol("/a"), filepath.Join(env.root, "t"),
 		&PublishOptions{SensitiveOptions: []string{"password=s3cr3t-value"}}))
 	mps := mounts(t, env.fake)
 	require.Len(t, mps, 1)
@@ -614,7 +614,7 @@ func TestSensitiveOptionsMasked(t *testing.T) {
 }
 
 // prepShared creates the directories a fake shared mount of sv would show.
-func prepShared(t *testing.T, env *testEnv, sv *backend.Subvol, opts *PublishOptions, dirs ...string) string {
+func prepShared(t *testing.T, env *testEnv, sv *subvol.Subvol, opts *PublishOptions, dirs ...string) string {
 	t.Helper()
 	p, err := newPlan(sv, opts)
 	require.NoError(t, err)
@@ -628,12 +628,12 @@ func prepShared(t *testing.T, env *testEnv, sv *backend.Subvol, opts *PublishOpt
 func TestSharedPublishUnpublish(t *testing.T) {
 	env := newTestMounter(t, ModeShared, nil)
 	ctx := context.Background()
-	mp := prepShared(t, env, subvol(""), nil, "a", "b", "c")
+	mp := prepShared(t, env, testSubvol(""), nil, "a", "b", "c")
 	targets := []string{filepath.Join(env.root, "1"), filepath.Join(env.root, "2"), filepath.Join(env.root, "3"), filepath.Join(env.root, "4")}
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), targets[0], nil))
-	require.NoError(t, env.m.Publish(ctx, subvol("/b"), targets[1], &PublishOptions{ReadOnly: true}))
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), targets[2], nil))
-	require.NoError(t, env.m.Publish(ctx, &backend.Subvol{Volume: "vol0", Servers: []string{"127.0.0.1"}}, targets[3], nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), targets[0], nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/b"), targets[1], &PublishOptions{ReadOnly: true}))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), targets[2], nil))
+	require.NoError(t, env.m.Publish(ctx, &subvol.Subvol{Volume: "vol0", Servers: []string{"127.0.0.1"}}, targets[3], nil))
 
 	mps := mounts(t, env.fake)
 	require.Len(t, mps, 6, "4 binds and 2 FUSE mounts: one for the volume on 3 servers, one for it on 1 server")
@@ -663,14 +663,14 @@ func TestSharedPublishUnpublish(t *testing.T) {
 	}, sm.Binds)
 
 	// Idempotency and conflicts.
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), targets[0], nil))
-	require.NoError(t, env.m.Publish(ctx, subvol("/b"), targets[1], &PublishOptions{ReadOnly: true}))
-	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, subvol("/b"), targets[0], nil)))
-	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, subvol("/b"), targets[1], nil)))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), targets[0], nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/b"), targets[1], &PublishOptions{ReadOnly: true}))
+	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, testSubvol("/b"), targets[0], nil)))
+	assert.Equal(t, subvolkit.AlreadyExists, subvolkit.KindOf(env.m.Publish(ctx, testSubvol("/b"), targets[1], nil)))
 	assert.Len(t, mounts(t, env.fake), 6)
 
 	// Missing directory: NotFound, nothing left.
-	err = env.m.Publish(ctx, subvol("/missing"), filepath.Join(env.root, "5"), nil)
+	err = env.m.Publish(ctx, testSubvol("/missing"), filepath.Join(env.root, "5"), nil)
 	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "%v", err)
 	assert.ErrorContains(t, err, `"/missing"`)
 	assert.ErrorContains(t, err, "not found")
@@ -678,7 +678,7 @@ func TestSharedPublishUnpublish(t *testing.T) {
 
 	// A symlink on the volume is refused.
 	require.NoError(t, os.Symlink("/etc", filepath.Join(mp, "evil")))
-	err = env.m.Publish(ctx, subvol("/evil"), filepath.Join(env.root, "6"), nil)
+	err = env.m.Publish(ctx, testSubvol("/evil"), filepath.Join(env.root, "6"), nil)
 	assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%v", err)
 	assert.Len(t, mounts(t, env.fake), 6)
 
@@ -705,7 +705,7 @@ func TestSharedPublishUnpublish(t *testing.T) {
 
 func TestSharedMissingDirOnFreshMountReleasesIt(t *testing.T) {
 	env := newTestMounter(t, ModeShared, nil)
-	err := env.m.Publish(context.Background(), subvol("/nope"), filepath.Join(env.root, "t"), nil)
+	err := env.m.Publish(context.Background(), testSubvol("/nope"), filepath.Join(env.root, "t"), nil)
 	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "%v", err)
 	assert.Empty(t, mounts(t, env.fake))
 	assert.Equal(t, 1, countActions(env.fake, mountutils.FakeActionUnmount), "the fresh shared mount is removed")
@@ -781,12 +781,12 @@ func (s *staleCheck) check(p string) error {
 func TestSharedStaleHealsOnPublishAndHeal(t *testing.T) {
 	env := newTestMounter(t, ModeShared, nil)
 	ctx := context.Background()
-	mp := prepShared(t, env, subvol(""), nil, "a", "b")
+	mp := prepShared(t, env, testSubvol(""), nil, "a", "b")
 	sc := &staleCheck{}
 	env.m.checkPath = sc.check
 	t1, t2, t3 := filepath.Join(env.root, "1"), filepath.Join(env.root, "2"), filepath.Join(env.root, "3")
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), t1, nil))
-	require.NoError(t, env.m.Publish(ctx, subvol("/b"), t2, &PublishOptions{ReadOnly: true}))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), t1, nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/b"), t2, &PublishOptions{ReadOnly: true}))
 
 	// The client dies: the shared mount and its binds answer ENOTCONN,
 	// until the dead mount is detached.
@@ -798,7 +798,7 @@ func TestSharedStaleHealsOnPublishAndHeal(t *testing.T) {
 		return env.fake.Unmount(p)
 	}
 	// Publishing the same target again restores everything.
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), t1, nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), t1, nil))
 	log := env.fake.GetLog()
 	var actions []string
 	for _, a := range log {
@@ -834,7 +834,7 @@ func TestSharedStaleHealsOnPublishAndHeal(t *testing.T) {
 	sc.set(mp, t1, t2)
 	once = sync.Once{}
 	env.m.detach = other.detach
-	require.NoError(t, env.m.Publish(ctx, subvol("/b"), t3, nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/b"), t3, nil))
 	sms, _ = env.m.SharedMounts()
 	require.Len(t, sms, 1)
 	assert.Len(t, sms[0].Binds, 3)
@@ -853,8 +853,8 @@ func TestHealNeedsSecrets(t *testing.T) {
 	env := newTestMounter(t, ModeShared, nil)
 	ctx := context.Background()
 	opts := &PublishOptions{SensitiveOptions: []string{"k=secretvalue"}}
-	mp := prepShared(t, env, subvol(""), opts, "a")
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), filepath.Join(env.root, "1"), opts))
+	mp := prepShared(t, env, testSubvol(""), opts, "a")
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), filepath.Join(env.root, "1"), opts))
 	st, err := os.ReadFile(mp + ".json")
 	require.NoError(t, err)
 	assert.NotContains(t, string(st), "secretvalue", "secrets never reach the disk")
@@ -875,14 +875,14 @@ func TestDeepStaleRemountedOnPublish(t *testing.T) {
 	sc := &staleCheck{}
 	env.m.checkPath = sc.check
 	target := filepath.Join(env.root, "t")
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), target, nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), target, nil))
 	sc.set(target)
 	env.m.detach = func(p string) error {
 		sc.set()
 		return env.fake.Unmount(p)
 	}
 	env.fake.ResetLog()
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), target, nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), target, nil))
 	assert.Equal(t, []mountutils.FakeAction{
 		{Action: "unmount", Target: target},
 		{Action: "mount", Target: target, Source: "127.0.0.1:/vol0/a", FSType: "glusterfs"},
@@ -903,7 +903,7 @@ func TestDeepStaleRemountedOnPublish(t *testing.T) {
 	assert.Empty(t, mounts(t, env.fake))
 
 	// A healthy busy target is FailedPrecondition.
-	require.NoError(t, env.m.Publish(ctx, subvol("/a"), target, nil))
+	require.NoError(t, env.m.Publish(ctx, testSubvol("/a"), target, nil))
 	sc.set()
 	env.fake.UnmountFunc = func(string) error { return errors.New("umount: target is busy") }
 	err := env.m.Unpublish(ctx, target)
@@ -918,7 +918,7 @@ func TestSharedConcurrent(t *testing.T) {
 	for i := range dirs {
 		dirs[i] = fmt.Sprintf("d%02d", i)
 	}
-	mp := prepShared(t, env, subvol(""), nil, dirs...)
+	mp := prepShared(t, env, testSubvol(""), nil, dirs...)
 	// Two Mounters on one state directory stand for two processes.
 	other, err := New(&Options{Interface: env.fake, Mode: ModeShared, StateDir: env.state, LogDir: t.TempDir(), ProbeTimeout: -1})
 	require.NoError(t, err)
@@ -932,7 +932,7 @@ func TestSharedConcurrent(t *testing.T) {
 				m = other
 			}
 			for round := range 3 {
-				errs <- m.Publish(ctx, subvol("/"+dirs[i]), target(i), nil)
+				errs <- m.Publish(ctx, testSubvol("/"+dirs[i]), target(i), nil)
 				if i%3 == 0 || round < 2 {
 					errs <- m.Unpublish(ctx, target(i))
 				}

@@ -13,10 +13,6 @@ import (
 	"github.com/subvolkit/subvolkit/quota"
 )
 
-// Subvol describes a subvolume. It is the backend's description, shared so
-// that mounters and backends speak of the same thing.
-type Subvol = backend.Subvol
-
 // Options tune a Pool. A nil *Options means the defaults.
 type Options struct {
 	// Logger receives one record per mutating operation (nil: silent).
@@ -92,7 +88,7 @@ func (p *Pool) Close() error {
 // AllocateOptions tune Allocate. A nil *AllocateOptions means the defaults.
 type AllocateOptions struct {
 	// Owner sets the owner and mode of the new subvolume's root directory.
-	Owner *backend.Ownership
+	Owner *Ownership
 	// Labels are stored with the subvolume where the backend can.
 	Labels map[string]string
 	// Parameters are backend-specific settings for this subvolume.
@@ -109,7 +105,7 @@ type CloneOptions struct {
 	// SizeBytes is the new subvolume's size; 0 means the source's size.
 	SizeBytes int64
 	// Owner, Labels and Parameters are as in AllocateOptions.
-	Owner      *backend.Ownership
+	Owner      *Ownership
 	Labels     map[string]string
 	Parameters map[string]string
 }
@@ -142,12 +138,12 @@ func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts 
 	defer unlock()
 
 	sv, err := p.b.Create(ctx, &backend.CreateRequest{
-		Name: name, SizeBytes: sizeBytes, Owner: opts.Owner,
+		Name: name, SizeBytes: sizeBytes, Owner: opts.Owner.toBackend(),
 		Labels: opts.Labels, Parameters: opts.Parameters,
 	})
 	if err == nil {
 		p.log.InfoContext(ctx, "subvolume allocated", "name", name, "size", sv.SizeBytes)
-		return sv, nil
+		return fromBackend(sv), nil
 	}
 	if subvolkit.KindOf(err) != subvolkit.AlreadyExists {
 		return nil, subvolkit.WithOp(op, name, err)
@@ -163,7 +159,7 @@ func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts 
 			"exists with size %s (source %q), incompatible with the requested %s: %w",
 			quota.HumanSize(existing.SizeBytes), existing.Source, quota.HumanSize(sizeBytes), err)
 	}
-	return existing, nil
+	return fromBackend(existing), nil
 }
 
 // compatible is csi-driver-host-path's rule: an existing size satisfies a
@@ -192,7 +188,10 @@ func (p *Pool) Get(ctx context.Context, name string) (*Subvol, error) {
 		return nil, err
 	}
 	sv, err := p.b.Get(ctx, name)
-	return sv, subvolkit.WithOp(op, name, err)
+	if err != nil {
+		return nil, subvolkit.WithOp(op, name, err)
+	}
+	return fromBackend(sv), nil
 }
 
 // List returns every subvolume, sorted by name.
@@ -208,7 +207,7 @@ func (p *Pool) List(ctx context.Context) ([]*Subvol, error) {
 		if err != nil {
 			return nil, subvolkit.WithOp(op, "", err)
 		}
-		all = append(all, page.Subvols...)
+		all = append(all, fromBackendAll(page.Subvols)...)
 		if page.NextPageToken == "" {
 			return all, nil
 		}
@@ -241,7 +240,7 @@ func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (*Subvo
 		return nil, subvolkit.WithOp(op, name, err)
 	}
 	p.log.InfoContext(ctx, "subvolume resized", "name", name, "size", sv.SizeBytes)
-	return sv, nil
+	return fromBackend(sv), nil
 }
 
 // Usage reports how much of the named subvolume is used.
@@ -293,11 +292,11 @@ func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (
 	defer unlock()
 	sv, err := c.Clone(ctx, &backend.CloneRequest{
 		Source: src, Name: dst, SizeBytes: opts.SizeBytes,
-		Owner: opts.Owner, Labels: opts.Labels, Parameters: opts.Parameters,
+		Owner: opts.Owner.toBackend(), Labels: opts.Labels, Parameters: opts.Parameters,
 	})
 	if err == nil {
 		p.log.InfoContext(ctx, "subvolume cloned", "source", src, "name", dst, "size", sv.SizeBytes)
-		return sv, nil
+		return fromBackend(sv), nil
 	}
 	if subvolkit.KindOf(err) != subvolkit.AlreadyExists {
 		return nil, subvolkit.WithOp(op, dst, err)
@@ -317,11 +316,8 @@ func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (
 			"exists (source %q, size %s), incompatible with a clone of %q: %w",
 			existing.Source, quota.HumanSize(existing.SizeBytes), src, err)
 	}
-	return existing, nil
+	return fromBackend(existing), nil
 }
-
-// DeleteOptions tune Delete; it is backend.DeleteOptions.
-type DeleteOptions = backend.DeleteOptions
 
 // Delete removes the named subvolume according to opts (nil: delete the
 // data). Deleting a subvolume that does not exist succeeds, as CSI requires.
@@ -334,13 +330,13 @@ func (p *Pool) Delete(ctx context.Context, name string, opts *DeleteOptions) err
 		return err
 	}
 	switch opts.Policy {
-	case backend.DeletePolicyDelete, backend.DeletePolicyRetain, backend.DeletePolicyArchive:
+	case DeletePolicyDelete, DeletePolicyRetain, DeletePolicyArchive:
 	default:
 		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown delete policy %d", opts.Policy)
 	}
 	unlock := p.locks.lock(name)
 	defer unlock()
-	err := p.b.Delete(ctx, name, opts)
+	err := p.b.Delete(ctx, name, &backend.DeleteOptions{Policy: backend.DeletePolicy(opts.Policy)})
 	if subvolkit.KindOf(err) == subvolkit.NotFound {
 		return nil
 	}

@@ -62,8 +62,8 @@ type Options struct {
 	// created as needed), and ReadFile reads it back. When both are set,
 	// the suite checks that Clone copies content and that Usage grows
 	// after a write; when either is nil those checks are skipped.
-	WriteFile func(ctx context.Context, sv *backend.Subvol, path string, data []byte) error
-	ReadFile  func(ctx context.Context, sv *backend.Subvol, path string) ([]byte, error)
+	WriteFile func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error
+	ReadFile  func(ctx context.Context, sv *subvol.Subvol, path string) ([]byte, error)
 	// Snapshot returns an opaque description of everything the backend
 	// holds (for example a directory listing plus `gluster volume quota
 	// VOL list`). The suite compares it before and after calls that must
@@ -242,8 +242,9 @@ func (f *fixture) rounded(t *testing.T, size int64) int64 {
 }
 
 // checkSubvol checks what every Subvol must say.
-func checkSubvol(t *testing.T, sv *backend.Subvol, name string, size int64) {
+func checkSubvol[S anySubvol](t *testing.T, s S, name string, size int64) {
 	t.Helper()
+	sv := portable(s)
 	require.NotNil(t, sv, "nil Subvol for %q", name)
 	assert.Equal(t, name, sv.Name, "Subvol.Name")
 	assert.NotEmpty(t, sv.ID, "Subvol.ID of %q", name)
@@ -256,8 +257,9 @@ func checkSubvol(t *testing.T, sv *backend.Subvol, name string, size int64) {
 }
 
 // sameSubvol checks that got describes the same subvolume as want.
-func sameSubvol(t *testing.T, want, got *backend.Subvol, what string) {
+func sameSubvol[W, G anySubvol](t *testing.T, w W, g G, what string) {
 	t.Helper()
+	want, got := portable(w), portable(g)
 	require.NotNil(t, got, what)
 	assert.Equal(t, want.Name, got.Name, "%s: Name", what)
 	assert.Equal(t, want.ID, got.ID, "%s: ID", what)
@@ -342,8 +344,9 @@ func find(list []*backend.Subvol, name string) []*backend.Subvol {
 }
 
 // requireListed checks that List has exactly one entry for sv, equal to it.
-func (f *fixture) requireListed(t *testing.T, sv *backend.Subvol) {
+func requireListed[S anySubvol](f *fixture, t *testing.T, s S) {
 	t.Helper()
+	sv := portable(s)
 	found := find(f.listAll(t, f.ctx, 0), sv.Name)
 	require.Len(t, found, 1, "List entries named %q", sv.Name)
 	sameSubvol(t, sv, found[0], "List entry")
@@ -433,7 +436,7 @@ func testCreate(t *testing.T, f *fixture) {
 	got, err := f.b.Get(f.ctx, name)
 	require.NoError(t, err, "Get(%q) after Create", name)
 	sameSubvol(t, sv, got, "Get after Create")
-	f.requireListed(t, sv)
+	requireListed(f, t, sv)
 
 	// The backend must not share its state with callers.
 	got.SizeBytes = 1
@@ -530,7 +533,7 @@ func testValidNames(t *testing.T, f *fixture) {
 		got, err := f.b.Get(f.ctx, name)
 		require.NoError(t, err, "Get(%q)", name)
 		sameSubvol(t, sv, got, "Get")
-		f.requireListed(t, sv)
+		requireListed(f, t, sv)
 		require.NoError(t, f.b.Delete(f.ctx, name, nil), "Delete(%q)", name)
 		f.requireGone(t, name)
 	}
@@ -573,9 +576,9 @@ func testDeletePolicy(t *testing.T, f *fixture, policy backend.DeletePolicy) {
 	name := f.name(t)
 	sv := f.create(t, name, f.base)
 	if f.hasContent() {
-		require.NoError(t, f.opts.WriteFile(f.ctx, sv, "kept.txt", []byte("kept by "+policy.String())))
+		require.NoError(t, f.opts.WriteFile(f.ctx, portable(sv), "kept.txt", []byte("kept by "+policy.String())))
 	}
-	err := f.pool.Delete(f.ctx, name, &subvol.DeleteOptions{Policy: policy})
+	err := f.pool.Delete(f.ctx, name, &subvol.DeleteOptions{Policy: subvol.DeletePolicy(policy)})
 	skipIfUnimplemented(t, err, "DeletePolicy "+policy.String())
 	require.NoError(t, err, "Delete(%q, %v)", name, policy)
 	f.requireGone(t, name)
@@ -598,7 +601,7 @@ func testAllocateIdempotent(t *testing.T, f *fixture) {
 	got, err := f.b.Get(f.ctx, name)
 	require.NoError(t, err)
 	sameSubvol(t, first, got, "Get after a refused bigger Allocate")
-	f.requireListed(t, first)
+	requireListed(f, t, first)
 }
 
 func testAllocateInvalid(t *testing.T, f *fixture) {
@@ -689,7 +692,7 @@ func testClone(t *testing.T, f *fixture) {
 	}
 	if f.hasContent() {
 		for p, data := range files {
-			require.NoError(t, f.opts.WriteFile(f.ctx, src, p, data), "WriteFile(%q)", p)
+			require.NoError(t, f.opts.WriteFile(f.ctx, portable(src), p, data), "WriteFile(%q)", p)
 		}
 	}
 
@@ -704,17 +707,17 @@ func testClone(t *testing.T, f *fixture) {
 	got, err := f.b.Get(f.ctx, dstName)
 	require.NoError(t, err)
 	sameSubvol(t, dst, got, "Get of a clone")
-	f.requireListed(t, dst)
+	requireListed(f, t, dst)
 
 	if f.hasContent() {
 		for p, data := range files {
-			read, err := f.opts.ReadFile(f.ctx, dst, p)
+			read, err := f.opts.ReadFile(f.ctx, portable(dst), p)
 			require.NoError(t, err, "ReadFile(clone, %q)", p)
 			require.Equal(t, data, read, "content of %q in the clone", p)
 		}
 		// A clone is a copy: changing the source leaves it as it was.
-		require.NoError(t, f.opts.WriteFile(f.ctx, src, "top.txt", []byte("changed after the clone")))
-		read, err := f.opts.ReadFile(f.ctx, dst, "top.txt")
+		require.NoError(t, f.opts.WriteFile(f.ctx, portable(src), "top.txt", []byte("changed after the clone")))
+		read, err := f.opts.ReadFile(f.ctx, portable(dst), "top.txt")
 		require.NoError(t, err)
 		require.Equal(t, files["top.txt"], read, "the clone changed with its source")
 	}
@@ -787,7 +790,7 @@ func testUsage(t *testing.T, f *fixture) {
 		return
 	}
 	const n = 256 << 10
-	require.NoError(t, f.opts.WriteFile(f.ctx, sv, "usage/data.bin", pattern(name, n)))
+	require.NoError(t, f.opts.WriteFile(f.ctx, portable(sv), "usage/data.bin", pattern(name, n)))
 	var last *quota.Usage
 	err = poll(f.ctx, f.settle, func() (bool, error) {
 		var err error
@@ -805,7 +808,7 @@ func testUsage(t *testing.T, f *fixture) {
 func testConcurrentAllocateSameName(t *testing.T, f *fixture) {
 	name := f.name(t)
 	f.track(t, name)
-	svs, errs := concurrently(f.conc, func(int) (*backend.Subvol, error) {
+	svs, errs := concurrently(f.conc, func(int) (*subvol.Subvol, error) {
 		return f.pool.Allocate(f.ctx, name, f.base, nil)
 	})
 	for i, err := range errs {
@@ -815,7 +818,7 @@ func testConcurrentAllocateSameName(t *testing.T, f *fixture) {
 		checkSubvol(t, sv, name, f.base)
 		assert.Equal(t, svs[0].ID, sv.ID, "goroutine %d got another subvolume", i)
 	}
-	f.requireListed(t, svs[0])
+	requireListed(f, t, svs[0])
 }
 
 func testConcurrentCreateSameName(t *testing.T, f *fixture) {
@@ -835,7 +838,7 @@ func testConcurrentCreateSameName(t *testing.T, f *fixture) {
 	}
 	require.NotNil(t, winner, "no concurrent Create of %q succeeded", name)
 	checkSubvol(t, winner, name, f.base)
-	f.requireListed(t, winner)
+	requireListed(f, t, winner)
 }
 
 func testConcurrentAllocateDistinct(t *testing.T, f *fixture) {
@@ -844,7 +847,7 @@ func testConcurrentAllocateDistinct(t *testing.T, f *fixture) {
 		names[i] = f.name(t)
 		f.track(t, names[i])
 	}
-	svs, errs := concurrently(f.conc, func(i int) (*backend.Subvol, error) {
+	svs, errs := concurrently(f.conc, func(i int) (*subvol.Subvol, error) {
 		return f.pool.Allocate(f.ctx, names[i], f.base, nil)
 	})
 	ids := map[string]string{}
@@ -875,8 +878,8 @@ func testConcurrentAllocateDistinct(t *testing.T, f *fixture) {
 }
 
 // concurrently runs fn(0..n-1) in n goroutines started together.
-func concurrently(n int, fn func(i int) (*backend.Subvol, error)) ([]*backend.Subvol, []error) {
-	svs := make([]*backend.Subvol, n)
+func concurrently[S any](n int, fn func(i int) (S, error)) ([]S, []error) {
+	svs := make([]S, n)
 	errs := make([]error, n)
 	start := make(chan struct{})
 	done := make(chan struct{})
@@ -1074,4 +1077,27 @@ func testClose(t *testing.T, f *fixture) {
 	requireKind(t, err, "", subvolkit.FailedPrecondition)
 	err = f.b.Delete(f.ctx, name, nil)
 	requireKind(t, err, "", subvolkit.FailedPrecondition)
+}
+
+// anySubvol is a Subvol as a backend or as the Pool returns it.
+type anySubvol interface {
+	*backend.Subvol | *subvol.Subvol
+}
+
+// portable returns s as the Pool would describe it.
+func portable[S anySubvol](s S) *subvol.Subvol {
+	switch v := any(s).(type) {
+	case *subvol.Subvol:
+		return v
+	case *backend.Subvol:
+		if v == nil {
+			return nil
+		}
+		return &subvol.Subvol{
+			Name: v.Name, ID: v.ID, SizeBytes: v.SizeBytes, Servers: v.Servers, Volume: v.Volume,
+			Path: v.Path, MountOptions: v.MountOptions, Source: v.Source, UID: v.UID, GID: v.GID,
+			Mode: v.Mode, Created: v.Created, Labels: v.Labels,
+		}
+	}
+	return nil
 }

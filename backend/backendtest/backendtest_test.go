@@ -20,6 +20,7 @@ import (
 	"github.com/subvolkit/subvolkit/backend/backendtest"
 	"github.com/subvolkit/subvolkit/backend/memory"
 	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // The suite's own tests: a conformance suite that passes broken backends is
@@ -158,14 +159,14 @@ func (h *harness) Options() backendtest.Options {
 		SizeUnit:     unit,
 		MaxSizeBytes: capacity,
 		CanShrink:    h.mode != "no-shrink",
-		WriteFile: func(ctx context.Context, sv *backend.Subvol, path string, data []byte) error {
+		WriteFile: func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(h.dir, sv.Path, filepath.FromSlash(path))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
 			return os.WriteFile(p, data, 0o644)
 		},
-		ReadFile: func(ctx context.Context, sv *backend.Subvol, path string) ([]byte, error) {
+		ReadFile: func(ctx context.Context, sv *subvol.Subvol, path string) ([]byte, error) {
 			return os.ReadFile(filepath.Join(h.dir, sv.Path, filepath.FromSlash(path)))
 		},
 		Snapshot: func(ctx context.Context) (string, error) {

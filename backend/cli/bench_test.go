@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/subvolkit/subvolkit/backend/cli"
-	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/glustertest"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
 )

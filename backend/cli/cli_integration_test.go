@@ -18,9 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
-	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/glustertest"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
 )
@@ -107,7 +106,7 @@ func TestPoolEndToEnd(t *testing.T) {
 	ctx := ctxT(t)
 
 	sv, err := e.pool.Allocate(ctx, "e2e", 5*quota.MiB, &subvol.AllocateOptions{
-		Owner: &backend.Ownership{UID: 1000, GID: 2000, Mode: 0o2775},
+		Owner: &subvol.Ownership{UID: 1000, GID: 2000, Mode: 0o2775},
 	})
 	require.NoError(t, err)
 	assert.Equal(t, int64(5*quota.MiB), sv.SizeBytes)
@@ -213,7 +212,7 @@ func TestPoolEndToEnd(t *testing.T) {
 	// Delete: the limit goes first, then the directory; archive keeps data.
 	require.NoError(t, e.pool.Delete(ctx, "e2e-clone", nil))
 	assertGone(t, cdir)
-	require.NoError(t, e.pool.Delete(ctx, "e2e", &subvol.DeleteOptions{Policy: backend.DeletePolicyArchive}))
+	require.NoError(t, e.pool.Delete(ctx, "e2e", &subvol.DeleteOptions{Policy: subvol.DeletePolicyArchive}))
 	lims := e.limits(t)
 	assert.NotContains(t, lims, "/e2e")
 	assert.NotContains(t, lims, "/e2e-clone")
@@ -439,14 +438,14 @@ func TestOwnerMarkerAndRecovery(t *testing.T) {
 	half2 := filepath.Join(e.root, "half2")
 	require.NoError(t, os.Mkdir(half2, 0o700))
 	require.NoError(t, syscall.Setxattr(half2, "trusted.subvolkit.v1", []byte(`{"state":"creating","name":"half2","size":1048576}`), 0))
-	require.NoError(t, e.pool.Delete(ctx, "half2", &subvol.DeleteOptions{Policy: backend.DeletePolicyArchive}))
+	require.NoError(t, e.pool.Delete(ctx, "half2", &subvol.DeleteOptions{Policy: subvol.DeletePolicyArchive}))
 	assertGone(t, half2)
 	archived, _ := filepath.Glob(filepath.Join(e.root, ".subvolkit", "archive", "half2-*"))
 	assert.Empty(t, archived)
 
 	// Retain keeps data and limit but frees nothing; the name stays taken.
 	require.NoError(t, os.WriteFile(filepath.Join(half, "data"), []byte("keep me"), 0o644))
-	require.NoError(t, e.pool.Delete(ctx, "half", &subvol.DeleteOptions{Policy: backend.DeletePolicyRetain}))
+	require.NoError(t, e.pool.Delete(ctx, "half", &subvol.DeleteOptions{Policy: subvol.DeletePolicyRetain}))
 	_, err = e.pool.Get(ctx, "half")
 	assert.True(t, errors.Is(err, subvolkit.ErrNotFound), "%v", err)
 	b, err := os.ReadFile(filepath.Join(half, "data"))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/backendtest"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // TestConformance runs the public conformance suite against the cli backend
@@ -36,14 +37,14 @@ func (h *cliHarness) Options() backendtest.Options {
 		SizeUnit:     1,
 		MaxSizeBytes: h.capacity,
 		CanShrink:    true,
-		WriteFile: func(ctx context.Context, sv *backend.Subvol, path string, data []byte) error {
+		WriteFile: func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(root, sv.Path, path)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
 			return os.WriteFile(p, data, 0o644)
 		},
-		ReadFile: func(ctx context.Context, sv *backend.Subvol, path string) ([]byte, error) {
+		ReadFile: func(ctx context.Context, sv *subvol.Subvol, path string) ([]byte, error) {
 			return os.ReadFile(filepath.Join(root, sv.Path, path))
 		},
 		Snapshot: func(ctx context.Context) (string, error) {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/memory"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
@@ -91,7 +90,7 @@ func Example_dir() {
 	fmt.Printf("used %d of %s in %d file(s)\n", u.Used, quota.FormatSize(u.Limit), u.Files)
 
 	// Archive keeps the data out of the pool, under Dir/.archive.
-	if err := pool.Delete(ctx, "site-1", &subvol.DeleteOptions{Policy: backend.DeletePolicyArchive}); err != nil {
+	if err := pool.Delete(ctx, "site-1", &subvol.DeleteOptions{Policy: subvol.DeletePolicyArchive}); err != nil {
 		fmt.Println(err)
 		return
 	}

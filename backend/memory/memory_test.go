@@ -46,14 +46,14 @@ func (h *harness) MakeBackend(ctx context.Context, t *testing.T) (backend.Backen
 func (h *harness) Options() backendtest.Options {
 	o := backendtest.Options{SizeUnit: 1, MaxSizeBytes: capacity, CanShrink: true}
 	if h.withDir {
-		o.WriteFile = func(ctx context.Context, sv *backend.Subvol, path string, data []byte) error {
+		o.WriteFile = func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(h.dir, sv.Path, filepath.FromSlash(path))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
 			return os.WriteFile(p, data, 0o644)
 		}
-		o.ReadFile = func(ctx context.Context, sv *backend.Subvol, path string) ([]byte, error) {
+		o.ReadFile = func(ctx context.Context, sv *subvol.Subvol, path string) ([]byte, error) {
 			return os.ReadFile(filepath.Join(h.dir, sv.Path, filepath.FromSlash(path)))
 		}
 		// What is on disk (outside the backend's own .trash) and in the

@@ -42,7 +42,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
 	"github.com/subvolkit/subvolkit/subvol"
@@ -151,8 +150,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	return o, nil
 }
 
-func parsePolicy(s string) (backend.DeletePolicy, error) {
-	for _, p := range []backend.DeletePolicy{backend.DeletePolicyDelete, backend.DeletePolicyArchive, backend.DeletePolicyRetain} {
+func parsePolicy(s string) (subvol.DeletePolicy, error) {
+	for _, p := range []subvol.DeletePolicy{subvol.DeletePolicyDelete, subvol.DeletePolicyArchive, subvol.DeletePolicyRetain} {
 		if s == p.String() {
 			return p, nil
 		}

@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/subvolkit/subvolkit/backend"
-	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/glustertest"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 func keyFile(t *testing.T, content string) string {
@@ -50,7 +50,7 @@ func TestParseOptions(t *testing.T) {
 	assert.False(t, o.srv.DisableAuth)
 	assert.True(t, o.cli.StrictQuota)
 	assert.Equal(t, 8, o.srv.MaxInFlight)
-	assert.Equal(t, backend.DeletePolicyDelete, o.srv.DeletePolicy)
+	assert.Equal(t, subvol.DeletePolicyDelete, o.srv.DeletePolicy)
 
 	// The environment, and flags over it.
 	env := envOf(map[string]string{
@@ -64,7 +64,7 @@ func TestParseOptions(t *testing.T) {
 	assert.Equal(t, "envvol", o.srv.Volume)
 	assert.Equal(t, "us3r", o.srv.UserKey)
 	assert.Equal(t, 3, o.srv.MaxInFlight)
-	assert.Equal(t, backend.DeletePolicyArchive, o.srv.DeletePolicy)
+	assert.Equal(t, subvol.DeletePolicyArchive, o.srv.DeletePolicy)
 	assert.False(t, o.cli.StrictQuota)
 
 	o, err = parseOptions([]string{"-volume", "v", "-servers", "h", "-disable-auth"}, envOf(nil), io.Discard)

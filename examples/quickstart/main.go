@@ -22,9 +22,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
-	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/glustertest"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
 )
@@ -81,7 +80,7 @@ func run(ctx context.Context, w io.Writer, sizeArg string) error {
 
 	d.step("allocate %q (%s)", "app-data", quota.HumanSize(size))
 	sv, err := pool.Allocate(ctx, "app-data", size, &subvol.AllocateOptions{
-		Owner: &backend.Ownership{UID: 1000, GID: 1000, Mode: 0o2775},
+		Owner: &subvol.Ownership{UID: 1000, GID: 1000, Mode: 0o2775},
 	})
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // Option keys. The first three are the PersistentVolume's flexVolume
@@ -41,8 +41,8 @@ type Request struct {
 }
 
 // Subvol returns the subvolume the request describes, for package mount.
-func (r *Request) Subvol() *backend.Subvol {
-	return &backend.Subvol{
+func (r *Request) Subvol() *subvol.Subvol {
+	return &subvol.Subvol{
 		Name:    r.Name,
 		ID:      r.Dir,
 		Servers: slices.Clone(r.Servers),

@@ -11,6 +11,7 @@ import (
 	"github.com/subvolkit/subvolkit/backend/backendtest"
 	"github.com/subvolkit/subvolkit/backend/heketi"
 	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // TestHeketiBackendConformance runs subvolkit's own heketi backend, through
@@ -34,14 +35,14 @@ func (h *heketiHarness) Options() backendtest.Options {
 	return backendtest.Options{
 		SizeUnit:    quota.GiB,
 		Concurrency: 4,
-		WriteFile: func(ctx context.Context, sv *backend.Subvol, path string, data []byte) error {
+		WriteFile: func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(h.mnt, sv.Path, path)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
 			return os.WriteFile(p, data, 0o644)
 		},
-		ReadFile: func(ctx context.Context, sv *backend.Subvol, path string) ([]byte, error) {
+		ReadFile: func(ctx context.Context, sv *subvol.Subvol, path string) ([]byte, error) {
 			return os.ReadFile(filepath.Join(h.mnt, sv.Path, path))
 		},
 	}

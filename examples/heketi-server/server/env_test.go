@@ -27,7 +27,7 @@ import (
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
-	"github.com/subvolkit/subvolkit/internal/testutil/glustertest"
+	"github.com/subvolkit/subvolkit/glustertest"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 

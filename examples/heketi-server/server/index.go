@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 
@@ -51,20 +50,20 @@ func (x *index) remove(id string) {
 
 // list reads every subvolume the server made (those with a heketi id
 // label) from the volume and rebuilds the map from them.
-func (x *index) list(ctx context.Context) ([]*backend.Subvol, error) {
+func (x *index) list(ctx context.Context) ([]*subvol.Subvol, error) {
 	x.listMu.Lock()
 	defer x.listMu.Unlock()
 	return x.listLocked(ctx)
 }
 
-func (x *index) listLocked(ctx context.Context) ([]*backend.Subvol, error) {
+func (x *index) listLocked(ctx context.Context) ([]*subvol.Subvol, error) {
 	x.lastStart = time.Now()
 	all, err := x.pool.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	byID := make(map[string]string, len(all))
-	var ours []*backend.Subvol
+	var ours []*subvol.Subvol
 	for _, sv := range all {
 		id := sv.Labels[LabelID]
 		if id == "" {
@@ -112,7 +111,7 @@ func (x *index) recentIDs(ctx context.Context, maxAge time.Duration) ([]string, 
 
 // resolve returns the subvolume whose heketi id is id, or an error of kind
 // NotFound.
-func (x *index) resolve(ctx context.Context, id string) (*backend.Subvol, error) {
+func (x *index) resolve(ctx context.Context, id string) (*subvol.Subvol, error) {
 	asked := time.Now()
 	if sv, err := x.lookup(ctx, id); sv != nil || err != nil {
 		return sv, err
@@ -135,7 +134,7 @@ func (x *index) resolve(ctx context.Context, id string) (*backend.Subvol, error)
 
 // lookup checks the cached directory of id against the volume. It returns
 // (nil, nil) on a miss or a stale entry.
-func (x *index) lookup(ctx context.Context, id string) (*backend.Subvol, error) {
+func (x *index) lookup(ctx context.Context, id string) (*subvol.Subvol, error) {
 	dir, ok := x.get(id)
 	if !ok {
 		return nil, nil

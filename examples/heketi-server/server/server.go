@@ -56,7 +56,6 @@ import (
 	"github.com/heketi/heketi/pkg/glusterfs/api"
 
 	"github.com/subvolkit/subvolkit"
-	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
@@ -110,9 +109,9 @@ type Config struct {
 	// DefaultOpTimeout.
 	OpTimeout time.Duration
 	// DeletePolicy is what DELETE /volumes/{id} does with the data
-	// (backend.DeletePolicyDelete by default; DeletePolicyArchive keeps
+	// (subvol.DeletePolicyDelete by default; DeletePolicyArchive keeps
 	// it out of the pool's namespace).
-	DeletePolicy backend.DeletePolicy
+	DeletePolicy subvol.DeletePolicy
 	// Durability, if not nil, is reported for every volume instead of
 	// what `gluster volume info` says (read through the Pool's cli.Runner).
 	Durability *api.VolumeDurabilityInfo
@@ -476,7 +475,7 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := &subvol.AllocateOptions{Labels: map[string]string{LabelID: id, LabelName: name}}
 	if req.Gid > 0 {
-		opts.Owner = &backend.Ownership{UID: 0, GID: int(req.Gid), Mode: 0o2775}
+		opts.Owner = &subvol.Ownership{UID: 0, GID: int(req.Gid), Mode: 0o2775}
 	}
 	s.startOp(w, r, "create "+dir, func(ctx context.Context) (string, error) {
 		defer s.unreserve(dir)
@@ -504,7 +503,7 @@ func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
 }
 
 // ids returns the sorted heketi ids of svs (never nil: JSON [] not null).
-func ids(svs []*backend.Subvol) []string {
+func ids(svs []*subvol.Subvol) []string {
 	out := make([]string, 0, len(svs))
 	for _, sv := range svs {
 		out = append(out, sv.Labels[LabelID])
@@ -514,7 +513,7 @@ func ids(svs []*backend.Subvol) []string {
 }
 
 // resolve answers 404 or 500 itself when id names no volume.
-func (s *Server) resolve(w http.ResponseWriter, r *http.Request, id string) (*backend.Subvol, bool) {
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, id string) (*subvol.Subvol, bool) {
 	sv, err := s.idx.resolve(r.Context(), id)
 	switch {
 	case err == nil:
@@ -541,7 +540,7 @@ func (s *Server) volumeInfo(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 // info describes sv as heketi would describe a volume.
-func (s *Server) info(ctx context.Context, sv *backend.Subvol) (*api.VolumeInfoResponse, error) {
+func (s *Server) info(ctx context.Context, sv *subvol.Subvol) (*api.VolumeInfoResponse, error) {
 	dur, err := s.dur.get(ctx)
 	if err != nil {
 		return nil, err
