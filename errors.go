@@ -103,6 +103,15 @@ func (k Kind) Sentinel() error {
 // subvolume it concerned and the underlying (often backend-specific) error.
 // errors.Is(err, ErrX) matches the kind; errors.As reaches Err and anything it
 // wraps.
+//
+// Errors are wrapped once: a backend returns an *Error with a kind and the
+// native cause (and at most an Op naming its own native step, such as a
+// gluster command); subvol.Pool adds the operation and the subvolume's name.
+// The message then reads
+//
+//	subvolkit: <op> "<name>": <kind>: <cause>
+//
+// with "subvolkit:" exactly once, however the error was wrapped on its way.
 type Error struct {
 	Kind Kind   // portable classification
 	Op   string // operation, such as "allocate" or "quota limit-usage"; may be empty
@@ -110,25 +119,93 @@ type Error struct {
 	Err  error  // underlying error; may be nil
 }
 
-// Error formats the error as "subvolkit: <op> <name>: <kind>: <err>".
+// Error formats the error as `subvolkit: <op> "<name>": <kind>: <cause>`
+// (op and name are left out when empty). A *Error found inside the cause
+// is rendered without its own "subvolkit: " prefix, and without the parts
+// (operation, name, kind) that repeat this one's.
 func (e *Error) Error() string {
+	return "subvolkit: " + e.body(nil)
+}
+
+// body renders e without the "subvolkit: " prefix, leaving out what outer
+// already says.
+func (e *Error) body(outer *Error) string {
 	var b strings.Builder
-	b.WriteString("subvolkit: ")
-	if e.Op != "" {
-		b.WriteString(e.Op)
-		if e.Name != "" {
-			fmt.Fprintf(&b, " %q", e.Name)
+	op, name := e.Op, e.Name
+	if outer != nil {
+		if op == outer.Op {
+			op = ""
 		}
-		b.WriteString(": ")
-	} else if e.Name != "" {
-		fmt.Fprintf(&b, "subvolume %q: ", e.Name)
+		if name == outer.Name {
+			name = ""
+		}
 	}
-	b.WriteString(e.Kind.String())
+	switch {
+	case op != "" && name != "":
+		fmt.Fprintf(&b, "%s %q: ", op, name)
+	case op != "":
+		b.WriteString(op + ": ")
+	case name != "":
+		fmt.Fprintf(&b, "subvolume %q: ", name)
+	}
+	kind := e.Kind.String()
+	if outer != nil && e.Kind == outer.Kind {
+		kind = ""
+	}
+	b.WriteString(kind)
 	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		cause := causeText(e, e.Err)
+		if kind != "" && cause != "" {
+			b.WriteString(": ")
+		}
+		b.WriteString(cause)
 	}
-	return b.String()
+	return strings.TrimSuffix(b.String(), ": ")
+}
+
+// causeText renders err, the cause of outer, replacing the message of every
+// *Error found in err's tree by its prefix-less body, so that "subvolkit:"
+// appears once in the whole message.
+func causeText(outer *Error, err error) string {
+	if se, ok := err.(*Error); ok {
+		return se.body(outer)
+	}
+	msg := err.Error()
+	for _, se := range nested(err) {
+		msg = strings.Replace(msg, se.Error(), se.body(outer), 1)
+	}
+	return msg
+}
+
+// nested returns the outermost *Error values in err's tree (not err itself),
+// without descending into them.
+func nested(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(e error) {
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if c := u.Unwrap(); c != nil {
+				visit(c, &out, walk)
+			}
+		case interface{ Unwrap() []error }:
+			for _, c := range u.Unwrap() {
+				if c != nil {
+					visit(c, &out, walk)
+				}
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+func visit(e error, out *[]*Error, walk func(error)) {
+	if se, ok := e.(*Error); ok {
+		*out = append(*out, se)
+		return
+	}
+	walk(e)
 }
 
 // Unwrap returns the underlying error and the kind's sentinel, so that both
@@ -143,6 +220,9 @@ func (e *Error) Unwrap() []error {
 // E builds an *Error. Context errors are never reclassified: if err is (or
 // wraps) context.Canceled or context.DeadlineExceeded, the kind is Canceled or
 // DeadlineExceeded whatever kind says.
+//
+// E does not wrap twice: if err is itself an *Error whose operation and name
+// are empty or equal to op and name, the result takes err's cause directly.
 func E(kind Kind, op, name string, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -150,7 +230,21 @@ func E(kind Kind, op, name string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		kind = DeadlineExceeded
 	}
-	return &Error{Kind: kind, Op: op, Name: name, Err: err}
+	return &Error{Kind: kind, Op: op, Name: name, Err: flatten(op, name, err)}
+}
+
+// flatten returns the cause to store under a new *Error with op and name:
+// an *Error that adds nothing but its kind (no operation or name of its
+// own, or the same ones) is replaced by its own cause.
+func flatten(op, name string, err error) error {
+	se, ok := err.(*Error)
+	if !ok {
+		return err
+	}
+	if (se.Op == "" || se.Op == op) && (se.Name == "" || se.Name == name) {
+		return se.Err
+	}
+	return err
 }
 
 // Errorf builds an *Error whose underlying error is fmt.Errorf(format, args...).
@@ -159,18 +253,19 @@ func Errorf(kind Kind, op, name, format string, args ...any) error {
 	return E(kind, op, name, fmt.Errorf(format, args...))
 }
 
-// WithOp returns err annotated with op and name, keeping its kind. A nil err
-// stays nil; an *Error that already names the same subvolume is returned as
-// it is, so errors are wrapped once.
+// WithOp returns err annotated with op and name, keeping its kind: this is
+// the one wrap subvol.Pool adds. A nil err stays nil. An *Error that already
+// says op and name is returned as it is; an *Error without operation or name
+// (what backends return) is replaced by one with op and name around the same
+// cause, so errors are wrapped once.
 func WithOp(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var se *Error
-	if errors.As(err, &se) && se.Name == name && se.Op == op {
+	if se, ok := err.(*Error); ok && se.Op == op && se.Name == name {
 		return err
 	}
-	return &Error{Kind: KindOf(err), Op: op, Name: name, Err: err}
+	return &Error{Kind: KindOf(err), Op: op, Name: name, Err: flatten(op, name, err)}
 }
 
 // KindOf returns the kind of err: Unknown for nil-free errors that carry no

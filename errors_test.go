@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,9 +53,44 @@ func TestWithOpWrapsOnce(t *testing.T) {
 	assert.Same(t, base, subvolkit.WithOp("get", "a", base))
 	other := subvolkit.WithOp("allocate", "a", base)
 	assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(other))
-	assert.Contains(t, other.Error(), "allocate")
+	assert.Equal(t, `subvolkit: allocate "a": invalid argument: get: bad name`, other.Error())
 	plain := subvolkit.WithOp("list", "", errors.New("boom"))
 	assert.Equal(t, subvolkit.Unknown, subvolkit.KindOf(plain))
+	assert.Equal(t, `subvolkit: list: unknown: boom`, plain.Error())
+}
+
+// A backend's error (kind, no op or name) gets the Pool's op and name once.
+func TestBackendErrorWrappedOnce(t *testing.T) {
+	native := &backendErr{code: 7}
+	fromBackend := subvolkit.E(subvolkit.Unavailable, "", "", native)
+	assert.Equal(t, `subvolkit: unavailable: backend code 7`, fromBackend.Error())
+	err := subvolkit.WithOp("allocate", "pvc-1", fromBackend)
+	assert.Equal(t, `subvolkit: allocate "pvc-1": unavailable: backend code 7`, err.Error())
+	var be *backendErr
+	assert.True(t, errors.As(err, &be))
+	assert.True(t, errors.Is(err, subvolkit.ErrUnavailable))
+
+	// A native step names the gluster command, kept once.
+	step := subvolkit.E(subvolkit.Unavailable, "quota limit-usage", "", native)
+	assert.Equal(t, `subvolkit: allocate "pvc-1": unavailable: quota limit-usage: backend code 7`,
+		subvolkit.WithOp("allocate", "pvc-1", step).Error())
+
+	// Wrapped on its way (fmt.Errorf, errors.Join): still one prefix.
+	mid := fmt.Errorf("rolling back: %w", fromBackend)
+	got := subvolkit.WithOp("allocate", "pvc-1", mid).Error()
+	assert.Equal(t, `subvolkit: allocate "pvc-1": unavailable: rolling back: backend code 7`, got)
+	joined := subvolkit.E(subvolkit.AlreadyExists, "clone", "b", errors.Join(
+		subvolkit.E(subvolkit.AlreadyExists, "", "b", errors.New("exists")),
+		subvolkit.E(subvolkit.NotFound, "", "", errors.New("gone"))))
+	assert.Equal(t, 1, strings.Count(joined.Error(), "subvolkit:"), joined.Error())
+	assert.Equal(t, 1, strings.Count(joined.Error(), `"b"`), joined.Error())
+
+	// A context error keeps its kind, and is said once.
+	ctx, cancel := context.WithTimeout(context.Background(), -1)
+	defer cancel()
+	expired := subvolkit.E(subvolkit.Unavailable, "", "", ctx.Err())
+	got = subvolkit.WithOp("allocate", "pvc-1", fmt.Errorf("waiting: %w", expired)).Error()
+	assert.Equal(t, `subvolkit: allocate "pvc-1": deadline exceeded: waiting: context deadline exceeded`, got)
 }
 
 func TestKindStringsAndSentinels(t *testing.T) {

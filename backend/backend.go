@@ -14,6 +14,11 @@
 // subvolkit.Unknown, never NotFound. Backend-native errors stay reachable with
 // errors.As through the *subvolkit.Error that wraps them.
 //
+// Errors are wrapped once: a backend returns subvolkit.E(kind, "", "", native)
+// (or an Op naming its own native step, such as "volume quota limit-usage"),
+// never the subvolume's name or the Pool's operation; subvol.Pool adds those,
+// so a message reads `subvolkit: <op> "<name>": <kind>: <cause>`.
+//
 // The required set is Backend. Optional capabilities are separate interfaces
 // (Resizer, Cloner, UsageReader, Pinger) discovered by type assertion; a
 // backend that implements one but cannot serve a call in its configuration

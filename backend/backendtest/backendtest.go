@@ -270,8 +270,8 @@ func sameSubvol[W, G anySubvol](t *testing.T, w W, g G, what string) {
 	assert.Equal(t, want.Source, got.Source, "%s: Source", what)
 }
 
-// requireKind fails t unless err has one of kinds. If name is not empty, the
-// error message must contain it.
+// requireKind fails t unless err has one of kinds, says "subvolkit:" once and
+// names no subvolume but name (backends name none: the Pool adds the name).
 func requireKind(t *testing.T, err error, name string, kinds ...subvolkit.Kind) {
 	t.Helper()
 	require.Error(t, err, "want an error of kind %v", kinds)
@@ -282,8 +282,12 @@ func requireKind(t *testing.T, err error, name string, kinds ...subvolkit.Kind) 
 	if !errors.Is(err, got.Sentinel()) {
 		t.Errorf("errors.Is(err, subvolkit.%v sentinel) is false for %v", got, err)
 	}
-	if name != "" && !strings.Contains(err.Error(), name) {
-		t.Errorf("the error message does not name the subvolume %q: %v", name, err)
+	if n := strings.Count(err.Error(), "subvolkit:"); n > 1 {
+		t.Errorf("the error is wrapped %d times (want \"subvolkit:\" once): %v", n, err)
+	}
+	var se *subvolkit.Error
+	if errors.As(err, &se) && se.Name != "" && se.Name != name {
+		t.Errorf("the error names subvolume %q, want %q or none: %v", se.Name, name, err)
 	}
 }
 
@@ -543,8 +547,29 @@ func testGetMissing(t *testing.T, f *fixture) {
 	name := f.name(t)
 	_, err := f.b.Get(f.ctx, name)
 	requireKind(t, err, name, subvolkit.NotFound)
+	requireUnnamed(t, err)
 	_, err = f.pool.Get(f.ctx, name)
 	requireKind(t, err, name, subvolkit.NotFound)
+	if want := fmt.Sprintf("subvolkit: get %q: not found", name); !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("the Pool's error reads %q, want it to start with %q", err, want)
+	}
+}
+
+// requireUnnamed fails t if err, returned by the backend itself, names a
+// subvolume or a Pool operation: only the Pool adds them, once.
+func requireUnnamed(t *testing.T, err error) {
+	t.Helper()
+	var se *subvolkit.Error
+	if !errors.As(err, &se) {
+		return
+	}
+	if se.Name != "" {
+		t.Errorf("the backend's error names subvolume %q (only the Pool does): %v", se.Name, err)
+	}
+	switch se.Op {
+	case "allocate", "create", "get", "list", "delete", "resize", "clone", "usage":
+		t.Errorf("the backend's error names the operation %q (only the Pool does): %v", se.Op, err)
+	}
 }
 
 func testDelete(t *testing.T, f *fixture) {
@@ -608,7 +633,7 @@ func testAllocateInvalid(t *testing.T, f *fixture) {
 	before := f.snapshot(t)
 	for _, name := range []string{"../x", "a/b", "", "a\x00b", strings.Repeat("a", 200), "..", ".hidden", "-x", "a b"} {
 		_, err := f.pool.Allocate(f.ctx, name, f.base, nil)
-		requireKind(t, err, "", subvolkit.InvalidArgument)
+		requireKind(t, err, name, subvolkit.InvalidArgument)
 	}
 	name := f.name(t)
 	f.track(t, name)

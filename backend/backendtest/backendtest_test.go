@@ -41,7 +41,7 @@ var mutants = map[string][]string{
 	"unknown-param-leaks": {"CreateUnknownParameter"},
 	"rounds-dishonestly":  {"CreateRoundsUp"},
 	"notfound-as-unknown": {"GetMissing", "ErrorKinds"},
-	"error-without-name":  {"GetMissing"},
+	"error-with-name":     {"GetMissing"},
 	"shared-state":        {"Create"},
 	"delete-missing-nil":  {"DeleteMissing", "Delete"},
 	"ignores-ctx":         {"CanceledContext"},
@@ -259,9 +259,9 @@ func (m *mutant) Get(ctx context.Context, name string) (*backend.Subvol, error) 
 		if subvolkit.KindOf(err) == subvolkit.NotFound {
 			return nil, subvolkit.Errorf(subvolkit.Unknown, "get", name, "cannot tell")
 		}
-	case "error-without-name":
+	case "error-with-name":
 		if subvolkit.KindOf(err) == subvolkit.NotFound {
-			return nil, subvolkit.E(subvolkit.NotFound, "get", "", errors.New("no such subvolume"))
+			return nil, subvolkit.E(subvolkit.NotFound, "get", name, errors.New("no such subvolume"))
 		}
 	case "shared-state":
 		if err == nil {

@@ -129,17 +129,17 @@ func (b *Backend) readLimitAux(ctx context.Context, name string) (quotaLimit, er
 		if !transient || attempt == 6 {
 			switch {
 			case errors.Is(err, syscall.ENOENT):
-				return quotaLimit{}, subvolkit.Errorf(subvolkit.NotFound, "", name, "%s: no such path on volume %s", volPath(name), b.opts.Volume)
+				return quotaLimit{}, subvolkit.Errorf(subvolkit.NotFound, "", "", "%s: no such path on volume %s", volPath(name), b.opts.Volume)
 			case errors.Is(err, syscall.ENODATA):
 				return quotaLimit{Path: volPath(name), Hard: -1}, nil
 			}
-			return quotaLimit{}, subvolkit.E(subvolkit.Unavailable, "", name, err)
+			return quotaLimit{}, subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return quotaLimit{}, subvolkit.E(subvolkit.Canceled, "", name, ctx.Err())
+			return quotaLimit{}, subvolkit.E(subvolkit.Canceled, "", "", ctx.Err())
 		case <-t.C:
 		}
 		delay *= 2

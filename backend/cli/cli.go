@@ -434,7 +434,7 @@ func (b *Backend) begin(ctx context.Context, op, name string) (func(), error) {
 	}
 	unlock, err := b.locker.lock(ctx, name)
 	if err != nil {
-		return nil, subvolkit.WithOp(op, name, err)
+		return nil, subvolkit.WithOp("", "", err)
 	}
 	return unlock, nil
 }
@@ -464,7 +464,7 @@ func (b *Backend) inspect(name string) (*marker, *syscall.Stat_t, error) {
 		if errors.Is(err, syscall.ENOENT) {
 			return nil, nil, nil
 		}
-		return nil, nil, subvolkit.E(subvolkit.Unavailable, "", name, &pathErr{"lstat", b.dir(name), err})
+		return nil, nil, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", b.dir(name), err})
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return nil, &st, errNoMarker
@@ -501,14 +501,14 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 
 func (b *Backend) checkCreate(op, name string, size int64, params map[string]string) error {
 	if size <= 0 {
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", size)
+		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size must be positive, got %d", size)
 	}
 	if b.capacity > 0 && size > b.capacity {
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size %s is larger than volume %s (%s)",
+		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size %s is larger than volume %s (%s)",
 			quota.HumanSize(size), b.opts.Volume, quota.HumanSize(b.capacity))
 	}
 	for k := range params {
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "the cli backend takes no per-subvolume parameters (got %q)", k)
+		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "the cli backend takes no per-subvolume parameters (got %q)", k)
 	}
 	return nil
 }
@@ -522,22 +522,22 @@ func (b *Backend) clearStale(ctx context.Context, op, name string) error {
 	case err == nil && m == nil:
 		return nil
 	case errors.Is(err, errNoMarker):
-		return subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "%s exists on volume %s and is not managed by subvolkit", volPath(name), b.opts.Volume)
+		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s exists on volume %s and is not managed by subvolkit", volPath(name), b.opts.Volume)
 	case err != nil:
-		return subvolkit.WithOp(op, name, err)
+		return subvolkit.WithOp("", "", err)
 	}
 	switch m.State {
 	case stateCreating, stateDeleting:
 		// Under the cluster-wide name lock, so nobody is working on it.
 		b.log.InfoContext(ctx, "removing a half-made or half-deleted subvolume", "name", name, "state", m.State)
 		if err := b.destroy(ctx, name); err != nil {
-			return subvolkit.WithOp(op, name, err)
+			return subvolkit.WithOp("", "", err)
 		}
 		return nil
 	case stateRetained:
-		return subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "a retained subvolume holds the name (delete it with the delete policy to reuse the name)")
+		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "a retained subvolume holds the name (delete it with the delete policy to reuse the name)")
 	}
-	return subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "subvolume exists (size %s)", quota.HumanSize(m.Size))
+	return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "subvolume exists (size %s)", quota.HumanSize(m.Size))
 }
 
 // make creates name's directory, fills it (fill may be nil), sets its limit
@@ -556,9 +556,9 @@ func (b *Backend) make(ctx context.Context, op, name string, m *marker, owner *b
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "%s appeared concurrently", volPath(name))
+			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s appeared concurrently", volPath(name))
 		}
-		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	defer func() {
 		if err == nil {
@@ -572,26 +572,26 @@ func (b *Backend) make(ctx context.Context, op, name string, m *marker, owner *b
 		}
 	}()
 	if err := writeMarker(dir, m); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	if fill != nil {
 		if err := fill(ctx, dir); err != nil {
-			return nil, subvolkit.E(subvolkit.Unknown, op, name, err)
+			return nil, subvolkit.E(subvolkit.Unknown, "", "", err)
 		}
 	}
 	if err := applyOwner(dir, owner); err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
 	if err := b.setLimit(ctx, name, m.Size); err != nil {
-		return nil, subvolkit.WithOp(op, name, err)
+		return nil, subvolkit.WithOp("", "", err)
 	}
 	m.State = stateReady
 	if err := writeMarker(dir, m); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	return b.subvol(name, m, &st), nil
 }
@@ -624,7 +624,7 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 		return fmt.Errorf("reading the limit back: %w", err)
 	}
 	if got.Hard != size {
-		return subvolkit.Errorf(subvolkit.Internal, "", name, "limit read back as %d bytes, set %d", got.Hard, size)
+		return subvolkit.Errorf(subvolkit.Internal, "", "", "limit read back as %d bytes, set %d", got.Hard, size)
 	}
 	return nil
 }
@@ -658,7 +658,7 @@ func (b *Backend) readLimit(ctx context.Context, name string) (quotaLimit, error
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return l, subvolkit.E(subvolkit.Canceled, "", name, ctx.Err())
+			return l, subvolkit.E(subvolkit.Canceled, "", "", ctx.Err())
 		case <-t.C:
 		}
 		delay *= 2
@@ -684,7 +684,7 @@ func (b *Backend) destroy(ctx context.Context, name string) error {
 	// remove; a crash in between leaves only trash, cleared at Open.
 	trash := filepath.Join(b.mnt, metaDir, "trash", fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
 	if err := os.Rename(dir, trash); err != nil {
-		return subvolkit.E(subvolkit.Unavailable, "", name, err)
+		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	if err := os.RemoveAll(trash); err != nil {
 		b.log.WarnContext(ctx, "trash left behind", "path", trash, "err", err)
@@ -701,12 +701,12 @@ func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error)
 	m, st, err := b.inspect(name)
 	if err != nil {
 		if errors.Is(err, errNoMarker) {
-			return nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "%s is not a subvolkit subvolume", volPath(name))
+			return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "%s is not a subvolkit subvolume", volPath(name))
 		}
-		return nil, subvolkit.WithOp(op, name, err)
+		return nil, subvolkit.WithOp("", "", err)
 	}
 	if m == nil || m.State != stateReady {
-		return nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "no subvolume %q on volume %s", name, b.opts.Volume)
+		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
 	}
 	return b.subvol(name, m, st), nil
 }
@@ -716,17 +716,17 @@ func (b *Backend) checkOpen(ctx context.Context, op, name string) error {
 	closed := b.closed
 	b.mu.RUnlock()
 	if closed {
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "backend is closed")
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "backend is closed")
 	}
 	if err := ctx.Err(); err != nil {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	if name != "" {
 		if err := naming.ValidateSubvolName(name); err != nil {
-			return subvolkit.WithOp(op, name, err)
+			return subvolkit.WithOp("", "", err)
 		}
 	}
-	return subvolkit.WithOp(op, name, b.ensureMounted(ctx))
+	return subvolkit.WithOp("", "", b.ensureMounted(ctx))
 }
 
 // Delete implements backend.Backend. It refuses (FailedPrecondition) to
@@ -744,12 +744,12 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	m, _, err := b.inspect(name)
 	switch {
 	case errors.Is(err, errNoMarker):
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
 			"%s on volume %s has no subvolkit owner marker; refusing to remove it", volPath(name), b.opts.Volume)
 	case err != nil:
-		return subvolkit.WithOp(op, name, err)
+		return subvolkit.WithOp("", "", err)
 	case m == nil:
-		return subvolkit.Errorf(subvolkit.NotFound, op, name, "no subvolume %q on volume %s", name, b.opts.Volume)
+		return subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
 	}
 	policy := opts.Policy
 	if m.State == stateCreating || m.State == stateDeleting {
@@ -759,29 +759,29 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	switch policy {
 	case backend.DeletePolicyRetain:
 		if m.State == stateRetained {
-			return subvolkit.Errorf(subvolkit.NotFound, op, name, "subvolume %q was already retained", name)
+			return subvolkit.Errorf(subvolkit.NotFound, "", "", "subvolume %q was already retained", name)
 		}
 		m.State = stateRetained
 		if err := writeMarker(b.dir(name), m); err != nil {
-			return subvolkit.E(subvolkit.Unavailable, op, name, err)
+			return subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}
 		return nil
 	case backend.DeletePolicyArchive:
 		if err := b.g.removeLimit(ctx, volPath(name)); err != nil && subvolkit.KindOf(err) != subvolkit.NotFound {
-			return subvolkit.WithOp(op, name, err)
+			return subvolkit.WithOp("", "", err)
 		}
 		m.State = stateArchived
 		if err := writeMarker(b.dir(name), m); err != nil {
-			return subvolkit.E(subvolkit.Unavailable, op, name, err)
+			return subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}
 		dst := filepath.Join(b.mnt, metaDir, "archive", fmt.Sprintf("%s-%s", name, time.Now().UTC().Format("20060102T150405.000000000Z")))
 		if err := os.Rename(b.dir(name), dst); err != nil {
-			return subvolkit.E(subvolkit.Unavailable, op, name, err)
+			return subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}
 		return nil
 	}
 	if err := b.destroy(ctx, name); err != nil {
-		return subvolkit.WithOp(op, name, err)
+		return subvolkit.WithOp("", "", err)
 	}
 	return nil
 }
@@ -798,7 +798,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 	}
 	entries, err := os.ReadDir(b.mnt)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, op, "", err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -810,7 +810,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 	page := &backend.ListPage{}
 	for _, n := range names {
 		if err := ctx.Err(); err != nil {
-			return nil, subvolkit.E(subvolkit.Canceled, op, "", err)
+			return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 		}
 		m, st, err := b.inspect(n)
 		if err != nil || m == nil || m.State != stateReady {
@@ -847,19 +847,19 @@ func (b *Backend) Resize(ctx context.Context, name string, size int64) (*backend
 	if size < m.Size {
 		cur, err := b.readLimit(ctx, name)
 		if err != nil {
-			return nil, subvolkit.WithOp(op, name, err)
+			return nil, subvolkit.WithOp("", "", err)
 		}
 		if cur.Used > size {
-			return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "cannot shrink to %s: %s in use",
+			return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "cannot shrink to %s: %s in use",
 				quota.HumanSize(size), quota.HumanSize(cur.Used))
 		}
 	}
 	if err := b.setLimit(ctx, name, size); err != nil {
-		return nil, subvolkit.WithOp(op, name, err)
+		return nil, subvolkit.WithOp("", "", err)
 	}
 	m.Size = size
 	if err := writeMarker(b.dir(name), m); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, op, name, err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	return b.subvol(name, m, st), nil
 }
@@ -867,10 +867,10 @@ func (b *Backend) Resize(ctx context.Context, name string, size int64) (*backend
 func (b *Backend) ready(op, name string) (*marker, *syscall.Stat_t, error) {
 	m, st, err := b.inspect(name)
 	if errors.Is(err, errNoMarker) || (err == nil && (m == nil || m.State != stateReady)) {
-		return nil, nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "no subvolume %q on volume %s", name, b.opts.Volume)
+		return nil, nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
 	}
 	if err != nil {
-		return nil, nil, subvolkit.WithOp(op, name, err)
+		return nil, nil, subvolkit.WithOp("", "", err)
 	}
 	return m, st, nil
 }
@@ -886,7 +886,7 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 	}
 	l, err := b.readLimit(ctx, name)
 	if err != nil {
-		return nil, subvolkit.WithOp(op, name, err)
+		return nil, subvolkit.WithOp("", "", err)
 	}
 	u := quota.NewUsage(l.Hard, l.Used)
 	u.Files, u.Dirs = l.Files, l.Dirs
@@ -916,7 +916,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 		size = srcM.Size
 	}
 	if size < srcM.Size {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, req.Name, "size %s is smaller than the source %q (%s)",
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size %s is smaller than the source %q (%s)",
 			quota.HumanSize(size), req.Source, quota.HumanSize(srcM.Size))
 	}
 	if err := b.checkCreate(op, req.Name, size, req.Parameters); err != nil {
@@ -942,14 +942,14 @@ func (b *Backend) Ping(ctx context.Context) error {
 	}
 	info, err := b.g.volumeInfo(ctx)
 	if err != nil {
-		return subvolkit.WithOp(op, "", err)
+		return subvolkit.WithOp("", "", err)
 	}
 	if info.StatusStr != "Started" {
-		return subvolkit.Errorf(subvolkit.Unavailable, op, "", "volume %s is %s", b.opts.Volume, info.StatusStr)
+		return subvolkit.Errorf(subvolkit.Unavailable, "", "", "volume %s is %s", b.opts.Volume, info.StatusStr)
 	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(b.mnt, &st); err != nil {
-		return subvolkit.E(subvolkit.Unavailable, op, "", &pathErr{"statfs", b.mnt, err})
+		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"statfs", b.mnt, err})
 	}
 	return nil
 }

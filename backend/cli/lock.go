@@ -27,7 +27,7 @@ type nameLocker struct {
 func (l *nameLocker) lock(ctx context.Context, name string) (unlock func(), err error) {
 	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "lock", name, err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "lock", "", err)
 	}
 	h := fnv.New64a()
 	h.Write([]byte(name))
@@ -40,14 +40,14 @@ func (l *nameLocker) lock(ctx context.Context, name string) (unlock func(), err 
 		}
 		if err != syscall.EAGAIN && err != syscall.EACCES {
 			f.Close()
-			return nil, subvolkit.E(subvolkit.Unavailable, "lock", name, &pathErr{"fcntl lock", l.path, err})
+			return nil, subvolkit.E(subvolkit.Unavailable, "lock", "", &pathErr{"fcntl lock", l.path, err})
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			f.Close()
-			return nil, subvolkit.E(subvolkit.Canceled, "lock", name, ctx.Err())
+			return nil, subvolkit.E(subvolkit.Canceled, "lock", "", ctx.Err())
 		case <-t.C:
 		}
 		if delay < 100*time.Millisecond {

@@ -271,23 +271,23 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 // check fails calls after Close and calls whose context is already done.
 func (b *Backend) check(ctx context.Context, op, name string) error {
 	if b.closed.Load() {
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "glusterd2 backend is closed")
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "glusterd2 backend is closed")
 	}
 	if err := ctx.Err(); err != nil {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	return nil
 }
 
 // fail wraps a client error with its kind.
 func fail(op, name string, err error) error {
-	return subvolkit.E(ErrorKind(err), op, name, err)
+	return subvolkit.E(ErrorKind(err), "", "", err)
 }
 
 // checkName rejects invalid subvolume names (InvalidArgument).
 func checkName(op, name string) error {
 	if err := naming.ValidateSubvolName(name); err != nil {
-		return subvolkit.WithOp(op, name, err)
+		return subvolkit.WithOp("", "", err)
 	}
 	return nil
 }
@@ -340,11 +340,11 @@ func (b *Backend) layoutFor(op, name string, params map[string]string) (layout, 
 		case "redundancy":
 			p = &l.redundancy
 		default:
-			return l, subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
+			return l, subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
 				"unknown parameter %q (known: replica, disperse, redundancy)", k)
 		}
 		if err != nil {
-			return l, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "parameter %s=%q is not an integer", k, params[k])
+			return l, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "parameter %s=%q is not an integer", k, params[k])
 		}
 		*p = n
 	}
@@ -356,7 +356,7 @@ func (b *Backend) layoutFor(op, name string, params map[string]string) (layout, 
 		l.disperse, l.redundancy = 0, 0
 	}
 	if err := l.validate(); err != nil {
-		return l, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+		return l, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
 	return l, nil
 }
@@ -368,7 +368,7 @@ func (b *Backend) layoutFor(op, name string, params map[string]string) (layout, 
 func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*backend.Subvol, error) {
 	const op = "create"
 	if req == nil {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "nil request")
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "nil request")
 	}
 	name := req.Name
 	if err := b.check(ctx, op, name); err != nil {
@@ -379,14 +379,14 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	}
 	vol := VolumeName(name)
 	if req.SizeBytes <= 0 {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", req.SizeBytes)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size must be positive, got %d", req.SizeBytes)
 	}
 	size, err := quota.RoundUp(max(req.SizeBytes, MinSizeBytes), quota.MiB)
 	if err != nil {
-		return nil, subvolkit.WithOp(op, name, err)
+		return nil, subvolkit.WithOp("", "", err)
 	}
 	if o := req.Owner; o != nil && (o.UID != -1 || o.GID != -1 || o.Mode != 0) {
-		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 			"glusterd2 v4.1.1 cannot set the owner or mode of a volume's root directory over REST (no such volume option or API)")
 	}
 	l, err := b.layoutFor(op, name, req.Parameters)
@@ -395,11 +395,11 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	}
 	meta, err := metadata(name, size, time.Now().UTC(), req.Labels)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
 	unlock, err := b.locks.lock(ctx, name)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
+		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	defer unlock()
 
@@ -436,10 +436,10 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	if rbErr := b.rollback(ctx, vol); rbErr != nil {
 		b.c.log.LogAttrs(ctx, slog.LevelWarn, "glusterd2: rollback of a failed create failed",
 			slog.String("volume", vol), slog.Any("error", rbErr))
-		return nil, subvolkit.E(ErrorKind(err), op, name,
+		return nil, subvolkit.E(ErrorKind(err), "", "",
 			fmt.Errorf("%w (and removing the half-made volume failed: %v)", err, rbErr))
 	}
-	return nil, subvolkit.E(ErrorKind(err), op, name, fmt.Errorf("%w (the volume was removed again)", err))
+	return nil, subvolkit.E(ErrorKind(err), "", "", fmt.Errorf("%w (the volume was removed again)", err))
 }
 
 // rollback stops (if need be) and deletes the volume vol Create made, even
@@ -564,12 +564,12 @@ func subvolName(v *api.VolumeInfo) string {
 // exist, and the volume is left alone.
 func notOurs(op, name string, v *api.VolumeInfo) error {
 	if !managed(v) {
-		return subvolkit.Errorf(subvolkit.NotFound, op, name,
+		return subvolkit.Errorf(subvolkit.NotFound, "", "",
 			"glusterd2 volume %q exists but has no %q metadata, so it is not a subvolume (subvolkit did not make it, or it was retained); leaving it alone",
 			v.Name, MetaSize)
 	}
 	if other := subvolName(v); other != name {
-		return subvolkit.Errorf(subvolkit.NotFound, op, name,
+		return subvolkit.Errorf(subvolkit.NotFound, "", "",
 			"glusterd2 volume %q holds the subvolume %q, not %q", v.Name, other, name)
 	}
 	return nil
@@ -577,7 +577,7 @@ func notOurs(op, name string, v *api.VolumeInfo) error {
 
 // incomplete is the error for a volume this backend made but never started.
 func incomplete(op, name string, v *api.VolumeInfo) error {
-	return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+	return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
 		"glusterd2 volume %q was made but never started: a Create did not finish; Delete removes it", v.Name)
 }
 
@@ -624,17 +624,17 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	switch policy {
 	case backend.DeletePolicyDelete, backend.DeletePolicyRetain:
 	case backend.DeletePolicyArchive:
-		return subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+		return subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 			"glusterd2 cannot archive a volume: volumes cannot be renamed out of the pool's namespace")
 	default:
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown delete policy %d", policy)
+		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "unknown delete policy %d", policy)
 	}
 	if err := checkName(op, name); err != nil {
 		return err
 	}
 	unlock, err := b.locks.lock(ctx, name)
 	if err != nil {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	defer unlock()
 	v, err := b.getVolume(ctx, op, name)
@@ -681,7 +681,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 		opts = &backend.ListOptions{}
 	}
 	if opts.MaxResults < 0 {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "MaxResults %d is negative", opts.MaxResults)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "MaxResults %d is negative", opts.MaxResults)
 	}
 	limit := opts.MaxResults
 	if limit == 0 {
@@ -748,7 +748,7 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*ba
 	if err := b.check(ctx, op, name); err != nil {
 		return nil, err
 	}
-	return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+	return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 		"glusterd2 v4.1.1 has no size-based expand: POST /v1/volumes/{volname}/expand takes bricks only, and smart volumes cannot be shrunk")
 }
 
@@ -762,7 +762,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 	if err := b.check(ctx, op, name); err != nil {
 		return nil, err
 	}
-	return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+	return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 		"glusterd2 v4.1.1 cannot clone: POST /v1/snapshot/{snapname}/clone answers 501 \"Snapshot Clone\" (and snapshots cannot be deleted either)")
 }
 
@@ -788,7 +788,7 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 		return nil, err
 	}
 	if st.Size.Used > 1<<62 {
-		return nil, subvolkit.Errorf(subvolkit.Internal, op, name, "glusterd2 reports an implausible size %+v", st.Size)
+		return nil, subvolkit.Errorf(subvolkit.Internal, "", "", "glusterd2 reports an implausible size %+v", st.Size)
 	}
 	u := quota.NewUsage(toSubvol(st.Info).SizeBytes, int64(st.Size.Used))
 	return &u, nil

@@ -273,14 +273,14 @@ func (b *Backend) check(ctx context.Context, op, name string, named bool) error 
 	closed := b.closed
 	b.mu.Unlock()
 	if closed {
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "backend is closed")
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "backend is closed")
 	}
 	if err := ctx.Err(); err != nil {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	if named {
 		if err := naming.ValidateSubvolName(name); err != nil {
-			return subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+			return subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 		}
 	}
 	return nil
@@ -401,7 +401,7 @@ feed:
 		return nil, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
+		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	return res, nil
 }
@@ -425,16 +425,16 @@ func (b *Backend) resolve(ctx context.Context, op, name string) (string, *api.Vo
 	switch len(matches) {
 	case 0:
 		if len(res.unknown) > 0 {
-			return "", nil, subvolkit.Errorf(subvolkit.Unavailable, op, name,
+			return "", nil, subvolkit.Errorf(subvolkit.Unavailable, "", "",
 				"cannot tell whether it exists: heketi hides volume(s) %s while an operation runs on them; retry",
 				strings.Join(res.unknown, ", "))
 		}
-		return "", nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "no heketi volume has this name")
+		return "", nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no heketi volume has this name")
 	case 1:
 		return matches[0], res.fresh[matches[0]], nil
 	}
 	sort.Strings(matches)
-	return "", nil, subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+	return "", nil, subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
 		"%d heketi volumes have this name (ids %s): heketi keeps names unique only within a cluster; restrict the backend with clusterid",
 		len(matches), strings.Join(matches, ", "))
 }
@@ -469,7 +469,7 @@ func (b *Backend) volumeInfo(ctx context.Context, op, name, id string) (*api.Vol
 	if k := b.cached(id); k != nil {
 		return k, nil
 	}
-	return nil, subvolkit.Errorf(subvolkit.Unavailable, op, name,
+	return nil, subvolkit.Errorf(subvolkit.Unavailable, "", "",
 		"heketi hides volume %s while an operation runs on it; retry", id)
 }
 
@@ -561,15 +561,15 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	}
 	gib, err := quota.ToGiB(req.SizeBytes)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, op, req.Name, err)
+		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
 	set, err := b.settingsFor(req.Parameters, req.Owner)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, op, req.Name, err)
+		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
 	unlock, err := b.locks.lock(ctx, req.Name)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, op, req.Name, err)
+		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	defer unlock()
 	if err := b.settle(ctx, op, req.Name); err != nil {
@@ -578,7 +578,7 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 
 	id, _, err := b.resolve(ctx, op, req.Name)
 	if err == nil {
-		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, req.Name, "heketi volume %s has this name", id)
+		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "heketi volume %s has this name", id)
 	}
 	if subvolkit.KindOf(err) != subvolkit.NotFound {
 		return nil, err
@@ -621,12 +621,12 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 		return err
 	}
 	if opts != nil && opts.Policy != backend.DeletePolicyDelete {
-		return subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+		return subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 			"heketi can only delete a volume with its data, not %s it", opts.Policy)
 	}
 	unlock, err := b.locks.lock(ctx, name)
 	if err != nil {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	defer unlock()
 	if err := b.settle(ctx, op, name); err != nil {
@@ -655,14 +655,14 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 		opts = &backend.ListOptions{}
 	}
 	if opts.MaxResults < 0 {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "MaxResults %d is negative", opts.MaxResults)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "MaxResults %d is negative", opts.MaxResults)
 	}
 	var afterName, afterID string
 	if opts.PageToken != "" {
 		var ok bool
 		afterName, afterID, ok = strings.Cut(opts.PageToken, "/")
 		if !ok || afterName == "" || !isHeketiID(afterID) {
-			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "malformed page token %q", opts.PageToken)
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "malformed page token %q", opts.PageToken)
 		}
 	}
 	res, err := b.scan(ctx, op, "")
@@ -670,7 +670,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 		return nil, err
 	}
 	if len(res.unknown) > 0 {
-		return nil, subvolkit.Errorf(subvolkit.Unavailable, op, "",
+		return nil, subvolkit.Errorf(subvolkit.Unavailable, "", "",
 			"heketi hides volume(s) %s while an operation runs on them; retry", strings.Join(res.unknown, ", "))
 	}
 	type entry struct{ name, id string }
@@ -732,11 +732,11 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*ba
 	}
 	gib, err := quota.ToGiB(sizeBytes)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
 	unlock, err := b.locks.lock(ctx, name)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
+		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	defer unlock()
 	if err := b.settle(ctx, op, name); err != nil {
@@ -750,7 +750,7 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*ba
 	case gib == info.Size:
 		return b.subvol(info), nil
 	case gib < info.Size:
-		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 			"heketi cannot shrink a volume: it is %d GiB, %d GiB was asked; nothing was changed", info.Size, gib)
 	}
 	delta := gib - info.Size
@@ -778,24 +778,24 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 		return nil, err
 	}
 	if err := naming.ValidateSubvolName(req.Source); err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, fmt.Errorf("source: %w", err))
+		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", fmt.Errorf("source: %w", err))
 	}
 	if req.Source == name {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "source and clone are the same")
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "source and clone are the same")
 	}
 	if req.SizeBytes < 0 {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size %d is negative", req.SizeBytes)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size %d is negative", req.SizeBytes)
 	}
 	for k := range req.Parameters {
 		if !openParams[k] {
-			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown parameter %q", k)
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "unknown parameter %q", k)
 		}
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
 			"parameter %q cannot be set on a clone: a heketi clone inherits its source's settings", k)
 	}
 	unlock, err := b.locks.lock2(ctx, req.Source, name)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
+		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	defer unlock()
 	if err := b.settle(ctx, op, name); err != nil {
@@ -807,24 +807,24 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 
 	id, _, err := b.resolve(ctx, op, name)
 	if err == nil {
-		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "heketi volume %s has this name", id)
+		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "heketi volume %s has this name", id)
 	}
 	if subvolkit.KindOf(err) != subvolkit.NotFound {
 		return nil, err
 	}
 	srcID, src, err := b.get(ctx, op, req.Source)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.KindOf(err), op, name, fmt.Errorf("source %q: %w", req.Source, err))
+		return nil, subvolkit.E(subvolkit.KindOf(err), "", "", fmt.Errorf("source %q: %w", req.Source, err))
 	}
 	want := src.Size
 	if req.SizeBytes > 0 {
 		if srcBytes := int64(src.Size) * quota.GiB; req.SizeBytes < srcBytes {
-			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
 				"%s is smaller than the source %q (%d GiB)", quota.HumanSize(req.SizeBytes), req.Source, src.Size)
 		}
 		g, err := quota.ToGiB(req.SizeBytes)
 		if err != nil {
-			return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+			return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 		}
 		want = g
 	}
@@ -834,7 +834,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 			err = fmt.Errorf("a heketi clone keeps its source's gid %d, %d was asked", src.Gid, gid)
 		}
 		if err != nil {
-			return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, err)
+			return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 		}
 	}
 
@@ -877,7 +877,7 @@ func (b *Backend) rollbackClone(ctx context.Context, op, name, id string, want i
 	// interrupted expand end first.
 	b.noteOrphan(name, expandJob)
 	if serr := b.settle(rctx, op, name); serr != nil {
-		return subvolkit.E(subvolkit.KindOf(cause), op, name, errors.Join(err, serr))
+		return subvolkit.E(subvolkit.KindOf(cause), "", "", errors.Join(err, serr))
 	}
 	orphan, derr := b.callJob(rctx, op, name, func(c *client.Client) error { return c.VolumeDelete(id) })
 	b.noteOrphan(name, orphan)
@@ -887,7 +887,7 @@ func (b *Backend) rollbackClone(ctx context.Context, op, name, id string, want i
 		b.log.WarnContext(ctx, "heketi: could not remove a half-made clone", "name", name, "id", id, "err", derr)
 		err = errors.Join(err, fmt.Errorf("removing the clone %s: %w", id, derr))
 	}
-	return subvolkit.E(subvolkit.KindOf(cause), op, name, err)
+	return subvolkit.E(subvolkit.KindOf(cause), "", "", err)
 }
 
 // Usage is Unimplemented: heketi's API reports sizes, not usage, and sets
@@ -897,7 +897,7 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 	if err := b.check(ctx, op, name, true); err != nil {
 		return nil, err
 	}
-	return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name,
+	return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 		"heketi reports no usage (its API has sizes only and it sets no Gluster quota); statfs a mount of the volume instead")
 }
 

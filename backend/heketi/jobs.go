@@ -45,7 +45,7 @@ func (b *Backend) settle(ctx context.Context, op, name string) error {
 	for {
 		pending, err := b.pollQueue(ctx, loc)
 		if err != nil {
-			return subvolkit.E(subvolkit.KindOf(err), op, name,
+			return subvolkit.E(subvolkit.KindOf(err), "", "",
 				fmt.Errorf("waiting for an earlier, interrupted heketi job on this name: %w", err))
 		}
 		if !pending {
@@ -61,7 +61,7 @@ func (b *Backend) settle(ctx context.Context, op, name string) error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return subvolkit.E(subvolkit.Canceled, op, name, ctx.Err())
+			return subvolkit.E(subvolkit.Canceled, "", "", ctx.Err())
 		}
 	}
 }

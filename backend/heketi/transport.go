@@ -147,7 +147,7 @@ func (b *Backend) call(ctx context.Context, op, name string, fn func(c *client.C
 func (b *Backend) callJob(ctx context.Context, op, name string, fn func(c *client.Client) error) (orphan string, err error) {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return "", subvolkit.E(subvolkit.Canceled, op, name, err)
+			return "", subvolkit.E(subvolkit.Canceled, "", "", err)
 		}
 		p := &performer{b: b, ctx: ctx}
 		err := fn(b.newClient(p))
@@ -160,7 +160,7 @@ func (b *Backend) callJob(ctx context.Context, op, name string, fn func(c *clien
 		if ctx.Err() != nil && p.status == 0 {
 			// The context ended the call: report that, not the
 			// transport's wrapping of it.
-			return orphan, subvolkit.E(subvolkit.Canceled, op, name, errors.Join(ctx.Err(), err))
+			return orphan, subvolkit.E(subvolkit.Canceled, "", "", errors.Join(ctx.Err(), err))
 		}
 		if p.status == http.StatusTooManyRequests && attempt < b.opts.RetryMax {
 			d := b.backoff(attempt, p.retryAfter)
@@ -171,7 +171,7 @@ func (b *Backend) callJob(ctx context.Context, op, name string, fn func(c *clien
 				continue
 			case <-ctx.Done():
 				t.Stop()
-				return "", subvolkit.E(subvolkit.Canceled, op, name, errors.Join(ctx.Err(), err))
+				return "", subvolkit.E(subvolkit.Canceled, "", "", errors.Join(ctx.Err(), err))
 			}
 		}
 		kind, cause := classify(p.status, err)
@@ -182,7 +182,7 @@ func (b *Backend) callJob(ctx context.Context, op, name string, fn func(c *clien
 		if p.status == http.StatusTooManyRequests {
 			cause = fmt.Errorf("heketi still busy after %d attempts: %w", attempt+1, cause)
 		}
-		return orphan, subvolkit.E(kind, op, name, cause)
+		return orphan, subvolkit.E(kind, "", "", cause)
 	}
 }
 

@@ -113,22 +113,22 @@ func New(opts *Options) *Backend {
 // that the backend is open. On success the caller must call b.unlock.
 func (b *Backend) lock(ctx context.Context, op, name string) error {
 	if err := ctx.Err(); err != nil {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	select {
 	case b.sem <- struct{}{}:
 	case <-ctx.Done():
-		return subvolkit.E(subvolkit.Canceled, op, name, ctx.Err())
+		return subvolkit.E(subvolkit.Canceled, "", "", ctx.Err())
 	}
 	// select picks at random when both cases are ready: a done context
 	// must still change nothing.
 	if err := ctx.Err(); err != nil {
 		b.unlock()
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	if b.closed {
 		b.unlock()
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "memory backend is closed")
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "memory backend is closed")
 	}
 	return nil
 }
@@ -139,7 +139,7 @@ func (b *Backend) unlock() { <-b.sem }
 func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*backend.Subvol, error) {
 	const op = "create"
 	if req == nil {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "nil request")
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "nil request")
 	}
 	name := req.Name
 	if err := checkRequest(op, name, req.SizeBytes, req.Owner, req.Parameters); err != nil {
@@ -166,21 +166,21 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 // checkRequest validates what Create and Clone are given.
 func checkRequest(op, name string, size int64, owner *backend.Ownership, params map[string]string) error {
 	if err := naming.ValidateSubvolName(name); err != nil {
-		return subvolkit.WithOp(op, name, err)
+		return subvolkit.WithOp("", "", err)
 	}
 	if size <= 0 {
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", size)
+		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size must be positive, got %d", size)
 	}
 	if owner != nil {
 		if owner.UID < -1 || owner.GID < -1 {
-			return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "owner %d:%d is invalid", owner.UID, owner.GID)
+			return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "owner %d:%d is invalid", owner.UID, owner.GID)
 		}
 		if owner.Mode&^0o7777 != 0 {
-			return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "mode %#o has bits outside 0o7777", owner.Mode)
+			return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "mode %#o has bits outside 0o7777", owner.Mode)
 		}
 	}
 	if len(params) > 0 {
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
+		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
 			"unknown parameter %q: the memory backend has no per-subvolume parameters", slices.Sorted(maps.Keys(params))[0])
 	}
 	return nil
@@ -189,7 +189,7 @@ func checkRequest(op, name string, size int64, owner *backend.Ownership, params 
 // checkNew reports whether name is free and size fits. b is locked.
 func (b *Backend) checkNew(op, name string, size int64) error {
 	if _, ok := b.subvols[name]; ok {
-		return subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "subvolume %q already exists", name)
+		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "subvolume %q already exists", name)
 	}
 	return b.checkFree(op, name, size)
 }
@@ -200,7 +200,7 @@ func (b *Backend) checkFree(op, name string, size int64) error {
 		return nil
 	}
 	if free := b.capacity - b.reserved; size > free {
-		return subvolkit.Errorf(subvolkit.QuotaExceeded, op, name,
+		return subvolkit.Errorf(subvolkit.QuotaExceeded, "", "",
 			"subvolume %q needs %s but only %s of %s is free", name,
 			quota.HumanSize(size), quota.HumanSize(free), quota.HumanSize(b.capacity))
 	}
@@ -270,7 +270,7 @@ func (b *Backend) mkdir(ctx context.Context, op, name string, sv *backend.Subvol
 		err = errors.Join(err, fmt.Errorf("removing the partial %s: %w", path, rerr))
 	}
 	if ctx.Err() != nil {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	return fsErr(op, name, err)
 }
@@ -278,10 +278,10 @@ func (b *Backend) mkdir(ctx context.Context, op, name string, sv *backend.Subvol
 func (b *Backend) mkdirErr(op, name, path string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrExist):
-		return subvolkit.Errorf(subvolkit.AlreadyExists, op, name,
+		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "",
 			"directory %s already exists (retained data, or not made by this backend): %w", path, err)
 	case errors.Is(err, fs.ErrNotExist):
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
 			"directory %s does not exist: %w", b.dir, err)
 	}
 	return fsErr(op, name, err)
@@ -323,7 +323,7 @@ func fsErr(op, name string, err error) error {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		kind = subvolkit.QuotaExceeded
 	}
-	return subvolkit.E(kind, op, name, err)
+	return subvolkit.E(kind, "", "", err)
 }
 
 func (b *Backend) path(name string) string { return filepath.Join(b.dir, name) }
@@ -346,7 +346,7 @@ func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error)
 func (b *Backend) lookup(op, name string) (*backend.Subvol, error) {
 	sv, ok := b.subvols[name]
 	if !ok {
-		return nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "subvolume %q does not exist", name)
+		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "subvolume %q does not exist", name)
 	}
 	return sv, nil
 }
@@ -362,7 +362,7 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	switch policy {
 	case backend.DeletePolicyDelete, backend.DeletePolicyRetain, backend.DeletePolicyArchive:
 	default:
-		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown delete policy %d", policy)
+		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "unknown delete policy %d", policy)
 	}
 	if err := b.lock(ctx, op, name); err != nil {
 		return err
@@ -375,7 +375,7 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	// The subvolume is gone from the pool; removing its data can happen
 	// without the lock.
 	if err := os.RemoveAll(trash); err != nil {
-		return subvolkit.Errorf(subvolkit.Internal, op, name,
+		return subvolkit.Errorf(subvolkit.Internal, "", "",
 			"subvolume deleted, but its data in %s could not be removed: %w", trash, err)
 	}
 	return nil
@@ -421,10 +421,10 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 		opts = &backend.ListOptions{}
 	}
 	if opts.MaxResults < 0 {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "MaxResults %d is negative", opts.MaxResults)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "MaxResults %d is negative", opts.MaxResults)
 	}
 	if opts.PageToken != "" && naming.ValidateSubvolName(opts.PageToken) != nil {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "invalid page token %q", opts.PageToken)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "invalid page token %q", opts.PageToken)
 	}
 	max := opts.MaxResults
 	if max == 0 {
@@ -456,7 +456,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*backend.Subvol, error) {
 	const op = "resize"
 	if sizeBytes <= 0 {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size must be positive, got %d", sizeBytes)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size must be positive, got %d", sizeBytes)
 	}
 	if err := b.lock(ctx, op, name); err != nil {
 		return nil, err
@@ -477,7 +477,7 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*ba
 			return nil, b.measureErr(op, name, err)
 		}
 		if u.used > sizeBytes {
-			return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, op, name,
+			return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
 				"cannot shrink subvolume %q to %s: it holds %s", name, quota.HumanSize(sizeBytes), quota.HumanSize(u.used))
 		}
 	}
@@ -492,17 +492,17 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*ba
 func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backend.Subvol, error) {
 	const op = "clone"
 	if req == nil {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "nil request")
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "nil request")
 	}
 	name := req.Name
 	if req.SizeBytes < 0 {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "size %d is negative", req.SizeBytes)
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size %d is negative", req.SizeBytes)
 	}
 	if err := naming.ValidateSubvolName(req.Source); err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, op, name, fmt.Errorf("source: %w", err))
+		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", fmt.Errorf("source: %w", err))
 	}
 	if req.Source == name {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "source and destination are the same")
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "source and destination are the same")
 	}
 	// The size is checked once the source's is known.
 	if err := checkRequest(op, name, 1, req.Owner, req.Parameters); err != nil {
@@ -515,18 +515,18 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 	// An existing destination is reported first, so that a retried clone
 	// finds it even if the source has gone since.
 	if _, ok := b.subvols[name]; ok {
-		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name, "subvolume %q already exists", name)
+		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "subvolume %q already exists", name)
 	}
 	src, ok := b.subvols[req.Source]
 	if !ok {
-		return nil, subvolkit.Errorf(subvolkit.NotFound, op, name, "source subvolume %q does not exist", req.Source)
+		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "source subvolume %q does not exist", req.Source)
 	}
 	size := req.SizeBytes
 	if size == 0 {
 		size = src.SizeBytes
 	}
 	if size < src.SizeBytes {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
 			"size %s is smaller than the source %q (%s)", quota.HumanSize(size), req.Source, quota.HumanSize(src.SizeBytes))
 	}
 	if err := b.checkFree(op, name, size); err != nil {
@@ -585,7 +585,7 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 
 func (b *Backend) measureErr(op, name string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return subvolkit.E(subvolkit.Canceled, op, name, err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
 	return fsErr(op, name, fmt.Errorf("measure %s: %w", b.path(name), err))
 }
@@ -603,10 +603,10 @@ func (b *Backend) Ping(ctx context.Context) error {
 	}
 	fi, err := os.Stat(b.dir)
 	if err != nil {
-		return subvolkit.E(subvolkit.Unavailable, op, "", err)
+		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	if !fi.IsDir() {
-		return subvolkit.Errorf(subvolkit.Unavailable, op, "", "%s is not a directory", b.dir)
+		return subvolkit.Errorf(subvolkit.Unavailable, "", "", "%s is not a directory", b.dir)
 	}
 	return nil
 }
