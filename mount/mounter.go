@@ -16,6 +16,7 @@ import (
 	mountutils "k8s.io/mount-utils"
 
 	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/internal/keyedlock"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 
@@ -118,7 +119,7 @@ type Mounter struct {
 	probeTimeout time.Duration
 	probePort    int
 	log          *slog.Logger
-	locks        *locker
+	locks        keyedlock.Locker
 
 	// Hooks; tests replace them.
 	mountTable func() (table, error)   // the current mount table
@@ -193,7 +194,10 @@ func New(opts *Options) (*Mounter, error) {
 	}
 	m.stateDir = canon
 	m.sharedDir = filepath.Join(canon, "shared")
-	m.locks = newLocker(filepath.Join(canon, "locks"))
+	// Named locks hold across goroutines (in memory) and across
+	// processes (flock on <dir>/<name>.lock), since FlexVolume calls are
+	// separate processes.
+	m.locks = keyedlock.Stack(&keyedlock.Map{}, keyedlock.Files{Dir: filepath.Join(canon, "locks")})
 
 	m.checkPath = statfsPath
 	if m.iface == nil {
@@ -309,7 +313,7 @@ func (m *Mounter) Publish(ctx context.Context, sv *subvol.Subvol, target string,
 	if err != nil {
 		return subvolkit.WithOp(op, p.name, err)
 	}
-	unlock, err := m.locks.lock(ctx, "target-"+hashName(target))
+	unlock, err := m.locks.Lock(ctx, "target-"+hashName(target))
 	if err != nil {
 		return lockErr(op, p.name, err)
 	}
@@ -563,7 +567,7 @@ func (m *Mounter) Unpublish(ctx context.Context, target string) error {
 	if err != nil {
 		return subvolkit.WithOp(op, "", err)
 	}
-	unlock, err := m.locks.lock(ctx, "target-"+hashName(target))
+	unlock, err := m.locks.Lock(ctx, "target-"+hashName(target))
 	if err != nil {
 		return lockErr(op, "", err)
 	}
@@ -595,7 +599,7 @@ func (m *Mounter) unpublish(ctx context.Context, target string) error {
 		m.removeTarget(target)
 		return nil
 	}
-	unlock, err := m.locks.lock(ctx, "shared-"+key)
+	unlock, err := m.locks.Lock(ctx, "shared-"+key)
 	if err != nil {
 		return fmt.Errorf("taking the lock: %w", err)
 	}
@@ -668,7 +672,7 @@ func (m *Mounter) Heal(ctx context.Context) (healed []string, err error) {
 }
 
 func (m *Mounter) healKey(ctx context.Context, key string) ([]string, error) {
-	unlock, err := m.locks.lock(ctx, "shared-"+key)
+	unlock, err := m.locks.Lock(ctx, "shared-"+key)
 	if err != nil {
 		return nil, fmt.Errorf("taking the lock: %w", err)
 	}

@@ -145,7 +145,7 @@ func (m *Mounter) SharedMounts() ([]SharedMount, error) {
 // publishShared binds the plan's directory of the shared mount on target.
 func (m *Mounter) publishShared(ctx context.Context, p *plan, target string) error {
 	key := sharedKey(p)
-	unlock, err := m.locks.lock(ctx, "shared-"+key)
+	unlock, err := m.locks.Lock(ctx, "shared-"+key)
 	if err != nil {
 		return fmt.Errorf("taking the lock: %w", err)
 	}

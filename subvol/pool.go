@@ -9,6 +9,7 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/internal/keyedlock"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 )
@@ -34,7 +35,7 @@ type Pool struct {
 	b      backend.Backend
 	log    *slog.Logger
 	maxSz  int64
-	locks  keyedMutex
+	locks  keyedlock.Map
 	mu     sync.RWMutex
 	closed bool
 }
@@ -134,7 +135,10 @@ func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts 
 		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, name,
 			"limit %s is below the requested size %s", quota.HumanSize(opts.LimitBytes), quota.HumanSize(sizeBytes))
 	}
-	unlock := p.locks.lock(name)
+	unlock, err := p.lock(ctx, op, name)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 
 	sv, err := p.b.Create(ctx, &backend.CreateRequest{
@@ -233,7 +237,10 @@ func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (*Subvo
 	if !ok {
 		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name, "backend %T cannot resize", p.b)
 	}
-	unlock := p.locks.lock(name)
+	unlock, err := p.lock(ctx, op, name)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	sv, err := r.Resize(ctx, name, sizeBytes)
 	if err != nil {
@@ -288,7 +295,10 @@ func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (
 		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, dst, "backend %T cannot clone", p.b)
 	}
 	// Lock both names in a fixed order so two clones cannot deadlock.
-	unlock := p.locks.lock2(src, dst)
+	unlock, err := keyedlock.Lock2(ctx, &p.locks, src, dst)
+	if err != nil {
+		return nil, subvolkit.E(subvolkit.Canceled, op, dst, err)
+	}
 	defer unlock()
 	sv, err := c.Clone(ctx, &backend.CloneRequest{
 		Source: src, Name: dst, SizeBytes: opts.SizeBytes,
@@ -334,9 +344,12 @@ func (p *Pool) Delete(ctx context.Context, name string, opts *DeleteOptions) err
 	default:
 		return subvolkit.Errorf(subvolkit.InvalidArgument, op, name, "unknown delete policy %d", opts.Policy)
 	}
-	unlock := p.locks.lock(name)
+	unlock, err := p.lock(ctx, op, name)
+	if err != nil {
+		return err
+	}
 	defer unlock()
-	err := p.b.Delete(ctx, name, &backend.DeleteOptions{Policy: backend.DeletePolicy(opts.Policy)})
+	err = p.b.Delete(ctx, name, &backend.DeleteOptions{Policy: backend.DeletePolicy(opts.Policy)})
 	if subvolkit.KindOf(err) == subvolkit.NotFound {
 		return nil
 	}
@@ -345,6 +358,15 @@ func (p *Pool) Delete(ctx context.Context, name string, opts *DeleteOptions) err
 	}
 	p.log.InfoContext(ctx, "subvolume deleted", "name", name, "policy", opts.Policy.String())
 	return nil
+}
+
+// lock takes the Pool's lock on name, waiting no longer than ctx allows.
+func (p *Pool) lock(ctx context.Context, op, name string) (unlock func(), err error) {
+	unlock, err = p.locks.Lock(ctx, name)
+	if err != nil {
+		return nil, subvolkit.E(subvolkit.Canceled, op, name, err)
+	}
+	return unlock, nil
 }
 
 // check validates what every operation needs: an open pool, a live context
@@ -377,49 +399,4 @@ func (p *Pool) checkSize(op, name string, size int64) error {
 			quota.HumanSize(size), quota.HumanSize(p.maxSz))
 	}
 	return nil
-}
-
-// keyedMutex is a set of mutexes by key, created on demand and freed when
-// no goroutine holds or waits for them.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = make(map[string]*keyedEntry)
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-}
-
-func (k *keyedMutex) lock2(a, b string) (unlock func()) {
-	if a > b {
-		a, b = b, a
-	}
-	ua := k.lock(a)
-	ub := k.lock(b)
-	return func() { ub(); ua() }
 }

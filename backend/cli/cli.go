@@ -432,7 +432,7 @@ func (b *Backend) begin(ctx context.Context, op, name string) (func(), error) {
 	if err := b.checkOpen(ctx, op, name); err != nil {
 		return nil, err
 	}
-	unlock, err := b.locker.lock(ctx, name)
+	unlock, err := b.locker.Lock(ctx, name)
 	if err != nil {
 		return nil, subvolkit.WithOp("", "", err)
 	}

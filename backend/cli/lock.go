@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/internal/keyedlock"
 )
 
 // fOFDSetLK is F_OFD_SETLK: record locks owned by an open file description,
@@ -22,9 +23,11 @@ type nameLocker struct {
 	path string
 }
 
-// lock takes the lock for name, polling (the kernel's blocking variant cannot
+var _ keyedlock.Locker = (*nameLocker)(nil)
+
+// Lock takes the lock for name, polling (the kernel's blocking variant cannot
 // be interrupted by ctx) until ctx is done.
-func (l *nameLocker) lock(ctx context.Context, name string) (unlock func(), err error) {
+func (l *nameLocker) Lock(ctx context.Context, name string) (unlock func(), err error) {
 	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Unavailable, "lock", "", err)

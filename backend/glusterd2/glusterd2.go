@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/internal/keyedlock"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 )
@@ -161,7 +161,14 @@ type Backend struct {
 	layout layout
 	ownHC  bool
 	closed atomic.Bool
-	locks  nameLocks // Create and Delete, per name
+	// locks serializes Create and Delete per name within a Backend.
+	// glusterd2 v4.1.1 checks that a smart volume's name is free before it
+	// takes its transaction lock, and the loser of two concurrent creates
+	// of one name undoes its brick preparation, which unmounts and removes
+	// logical volumes named after the volume: the winner's bricks. Calls
+	// from one process therefore never race; processes sharing a glusterd2
+	// must not create the same name at the same time.
+	locks keyedlock.Map
 }
 
 var (
@@ -397,7 +404,7 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
-	unlock, err := b.locks.lock(ctx, name)
+	unlock, err := b.locks.Lock(ctx, name)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
@@ -632,7 +639,7 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	if err := checkName(op, name); err != nil {
 		return err
 	}
-	unlock, err := b.locks.lock(ctx, name)
+	unlock, err := b.locks.Lock(ctx, name)
 	if err != nil {
 		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
@@ -847,44 +854,4 @@ func brickHosts(subvols []api.Subvol, out []string) []string {
 		out = brickHosts(sv.Subvols, out)
 	}
 	return out
-}
-
-// nameLocks serializes Create and Delete per name within a Backend.
-// glusterd2 v4.1.1 checks that a smart volume's name is free before it takes
-// its transaction lock, and the loser of two concurrent creates of one name
-// undoes its brick preparation, which unmounts and removes logical volumes
-// named after the volume: the winner's bricks. Calls from one process
-// therefore never race; processes sharing a glusterd2 must not create the
-// same name at the same time.
-type nameLocks struct {
-	mu   sync.Mutex
-	busy map[string]chan struct{} // closed when the holder unlocks
-}
-
-// lock waits until no other call holds name, or ctx is done.
-func (l *nameLocks) lock(ctx context.Context, name string) (func(), error) {
-	for {
-		l.mu.Lock()
-		if l.busy == nil {
-			l.busy = make(map[string]chan struct{})
-		}
-		held, ok := l.busy[name]
-		if !ok {
-			done := make(chan struct{})
-			l.busy[name] = done
-			l.mu.Unlock()
-			return func() {
-				l.mu.Lock()
-				delete(l.busy, name)
-				l.mu.Unlock()
-				close(done)
-			}, nil
-		}
-		l.mu.Unlock()
-		select {
-		case <-held:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/internal/keyedlock"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 )
@@ -115,7 +116,10 @@ type Backend struct {
 	transport  *http.Transport // ours to close; nil with Options.HTTPClient
 	sem        chan struct{}
 	log        *slog.Logger
-	locks      nameLocks
+	// locks serializes operations on one name within a Backend: heketi
+	// does not keep names unique across clusters nor check clone names, so
+	// the look-up before a create must not race another create of it.
+	locks keyedlock.Map
 
 	mu     sync.Mutex
 	closed bool
@@ -567,7 +571,7 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
-	unlock, err := b.locks.lock(ctx, req.Name)
+	unlock, err := b.locks.Lock(ctx, req.Name)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
@@ -624,7 +628,7 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 		return subvolkit.Errorf(subvolkit.Unimplemented, "", "",
 			"heketi can only delete a volume with its data, not %s it", opts.Policy)
 	}
-	unlock, err := b.locks.lock(ctx, name)
+	unlock, err := b.locks.Lock(ctx, name)
 	if err != nil {
 		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
@@ -734,7 +738,7 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*ba
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
-	unlock, err := b.locks.lock(ctx, name)
+	unlock, err := b.locks.Lock(ctx, name)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
@@ -793,7 +797,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
 			"parameter %q cannot be set on a clone: a heketi clone inherits its source's settings", k)
 	}
-	unlock, err := b.locks.lock2(ctx, req.Source, name)
+	unlock, err := keyedlock.Lock2(ctx, &b.locks, req.Source, name)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}

@@ -1,11 +1,9 @@
 package heketi
 
 import (
-	"context"
 	"math/rand/v2"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/heketi/heketi/pkg/glusterfs/api"
 	"github.com/stretchr/testify/assert"
@@ -79,24 +77,4 @@ func TestServersPutTheDeviceHostFirst(t *testing.T) {
 
 	info.Mount.GlusterFS.Options = map[string]string{"backup-volfile-servers": ""}
 	assert.Nil(t, mountOptions(&info), "a lone host has no backup servers")
-}
-
-func TestNameLocks(t *testing.T) {
-	var l nameLocks
-	unlock, err := l.lock(t.Context(), "a")
-	assert.NoError(t, err)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	_, err = l.lock(ctx, "a")
-	assert.ErrorIs(t, err, context.DeadlineExceeded, "a held name waits until the context ends")
-	u2, err := l.lock2(t.Context(), "b", "c")
-	assert.NoError(t, err, "other names are free")
-	u2()
-	unlock()
-	u3, err := l.lock2(t.Context(), "a", "a")
-	assert.NoError(t, err)
-	u3()
-	l.mu.Lock()
-	assert.Empty(t, l.m, "unused locks are freed")
-	l.mu.Unlock()
 }
