@@ -36,8 +36,12 @@ type Pool struct {
 	log    *slog.Logger
 	maxSz  int64
 	locks  keyedlock.Map
-	mu     sync.RWMutex
-	closed bool
+
+	mu       sync.Mutex
+	inflight int           // operations between begin and end
+	closing  bool          // Close or Shutdown was called: refuse new operations
+	idle     chan struct{} // closed once closing and inflight == 0, after the backend is closed
+	closeErr error         // the backend's Close error, set before idle is closed
 }
 
 // NewPool returns a Pool over b. The Pool owns b: Close closes it.
@@ -49,7 +53,7 @@ func NewPool(b backend.Backend, opts *Options) *Pool {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pool{b: b, log: log, maxSz: opts.MaxSizeBytes}
+	return &Pool{b: b, log: log, maxSz: opts.MaxSizeBytes, idle: make(chan struct{})}
 }
 
 // Open opens the backend registered as backendName (see backend.Register)
@@ -74,16 +78,66 @@ func (p *Pool) As(i any) bool {
 	return ok && a.As(i)
 }
 
-// Close closes the backend. Operations after Close fail with kind
-// FailedPrecondition. Close is idempotent.
+// Close stops the Pool as sql.DB.Close does: operations that have started
+// run to completion (Close waits for them, without bound), operations called
+// after Close fail with kind FailedPrecondition, and then the backend is
+// closed. Close returns the backend's Close error. Close is idempotent and
+// safe to call concurrently with operations.
 func (p *Pool) Close() error {
+	return p.Shutdown(context.Background())
+}
+
+// Shutdown is Close with the wait for in-flight operations bounded by ctx.
+// New operations are refused from the moment Shutdown is called. If ctx ends
+// first, Shutdown returns an error of kind Canceled or DeadlineExceeded; the
+// backend is then closed when the last in-flight operation returns.
+func (p *Pool) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
+	if !p.closing {
+		p.closing = true
+		if p.inflight == 0 {
+			p.closeBackendLocked()
+		}
 	}
-	p.closed = true
-	return p.b.Close()
+	p.mu.Unlock()
+	select {
+	case <-p.idle:
+		return p.closeErr
+	case <-ctx.Done():
+		return subvolkit.E(subvolkit.Canceled, "close", "", fmt.Errorf("waiting for in-flight operations: %w", ctx.Err()))
+	}
+}
+
+// closeBackendLocked closes the backend and marks the Pool idle. p.mu is held.
+func (p *Pool) closeBackendLocked() {
+	p.closeErr = p.b.Close()
+	close(p.idle)
+}
+
+// begin checks what every operation needs (an open pool, a live context and,
+// when name != "", a valid name) and counts the operation as in flight until
+// end is called.
+func (p *Pool) begin(ctx context.Context, op, name string) (end func(), err error) {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "pool is closed")
+	}
+	p.inflight++
+	p.mu.Unlock()
+	end = func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.inflight--
+		if p.closing && p.inflight == 0 {
+			p.closeBackendLocked()
+		}
+	}
+	if err := p.check(ctx, op, name); err != nil {
+		end()
+		return nil, err
+	}
+	return end, nil
 }
 
 // AllocateOptions tune Allocate. A nil *AllocateOptions means the defaults.
@@ -125,9 +179,11 @@ func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts 
 	if opts == nil {
 		opts = &AllocateOptions{}
 	}
-	if err := p.check(ctx, op, name); err != nil {
+	end, err := p.begin(ctx, op, name)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	if err := p.checkSize(op, name, sizeBytes); err != nil {
 		return nil, err
 	}
@@ -188,9 +244,11 @@ func compatible(existing, required, limit int64) bool {
 // Get returns the named subvolume, or an error of kind NotFound.
 func (p *Pool) Get(ctx context.Context, name string) (*Subvol, error) {
 	const op = "get"
-	if err := p.check(ctx, op, name); err != nil {
+	end, err := p.begin(ctx, op, name)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	sv, err := p.b.Get(ctx, name)
 	if err != nil {
 		return nil, subvolkit.WithOp(op, name, err)
@@ -201,9 +259,11 @@ func (p *Pool) Get(ctx context.Context, name string) (*Subvol, error) {
 // List returns every subvolume, sorted by name.
 func (p *Pool) List(ctx context.Context) ([]*Subvol, error) {
 	const op = "list"
-	if err := p.check(ctx, op, ""); err != nil {
+	end, err := p.begin(ctx, op, "")
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	var all []*Subvol
 	opts := &backend.ListOptions{}
 	for {
@@ -227,9 +287,11 @@ func (p *Pool) List(ctx context.Context) ([]*Subvol, error) {
 // resize, or cannot shrink, answers Unimplemented.
 func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (*Subvol, error) {
 	const op = "resize"
-	if err := p.check(ctx, op, name); err != nil {
+	end, err := p.begin(ctx, op, name)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	if err := p.checkSize(op, name, sizeBytes); err != nil {
 		return nil, err
 	}
@@ -253,9 +315,11 @@ func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (*Subvo
 // Usage reports how much of the named subvolume is used.
 func (p *Pool) Usage(ctx context.Context, name string) (*quota.Usage, error) {
 	const op = "usage"
-	if err := p.check(ctx, op, name); err != nil {
+	end, err := p.begin(ctx, op, name)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	u, ok := p.b.(backend.UsageReader)
 	if !ok {
 		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, name, "backend %T cannot report usage", p.b)
@@ -273,9 +337,11 @@ func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (
 	if opts == nil {
 		opts = &CloneOptions{}
 	}
-	if err := p.check(ctx, op, dst); err != nil {
+	end, err := p.begin(ctx, op, dst)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	if err := naming.ValidateSubvolName(src); err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, op, dst, fmt.Errorf("source: %w", err))
 	}
@@ -336,9 +402,11 @@ func (p *Pool) Delete(ctx context.Context, name string, opts *DeleteOptions) err
 	if opts == nil {
 		opts = &DeleteOptions{}
 	}
-	if err := p.check(ctx, op, name); err != nil {
+	end, err := p.begin(ctx, op, name)
+	if err != nil {
 		return err
 	}
+	defer end()
 	switch opts.Policy {
 	case DeletePolicyDelete, DeletePolicyRetain, DeletePolicyArchive:
 	default:
@@ -369,15 +437,8 @@ func (p *Pool) lock(ctx context.Context, op, name string) (unlock func(), err er
 	return unlock, nil
 }
 
-// check validates what every operation needs: an open pool, a live context
-// and (when name != "") a valid name.
+// check validates a live context and (when name != "") a valid name.
 func (p *Pool) check(ctx context.Context, op, name string) error {
-	p.mu.RLock()
-	closed := p.closed
-	p.mu.RUnlock()
-	if closed {
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, op, name, "pool is closed")
-	}
 	if err := ctx.Err(); err != nil {
 		return subvolkit.E(subvolkit.Canceled, op, name, err)
 	}
