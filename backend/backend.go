@@ -78,8 +78,9 @@ type Ownership struct {
 type CreateRequest struct {
 	// Name is the subvolume's name; the Pool has validated it.
 	Name string
-	// SizeBytes is the requested size, > 0. The backend may round it up
-	// (heketi to whole GiB) and reports the result in Subvol.SizeBytes.
+	// SizeBytes is the requested size, > 0. The backend may round it up to
+	// its Capabilities().SizeGranularity and reports the result in
+	// Subvol.SizeBytes.
 	SizeBytes int64
 	// Owner, if not nil, sets the root directory's owner and mode.
 	Owner *Ownership
@@ -208,6 +209,21 @@ type Pinger interface {
 	// Ping returns nil when the backend's server answers, an error of
 	// kind Unavailable (or PermissionDenied) otherwise.
 	Ping(ctx context.Context) error
+}
+
+// Capabilities describes fixed properties of a backend that portable code
+// needs to know.
+type Capabilities struct {
+	// SizeGranularity is the unit, in bytes, to which the backend rounds a
+	// requested size up (heketi: 1 GiB; glusterd2: 1 MiB). 0 or 1 means
+	// sizes are kept exactly.
+	SizeGranularity int64
+}
+
+// Describer is implemented by backends that describe their Capabilities. A
+// backend that does not implement it keeps sizes exactly.
+type Describer interface {
+	Capabilities() Capabilities
 }
 
 // Aser is implemented by backends that expose their underlying client. As

@@ -7,9 +7,8 @@
 // quantities ("10Gi", "1G", "1.5Gi", "1e9") and Gluster units ("10GB",
 // "512Bytes", "10.0MB"). FormatSize and GlusterLimit write a size back
 // exactly, for Kubernetes and for "gluster volume quota VOL limit-usage";
-// HumanSize writes it for people. RoundUp and ToGiB round a size to what a
-// backend can allocate (heketi sizes volumes in whole GiB). Usage reports
-// how much of a limit is used.
+// HumanSize writes it for people. RoundUp rounds a size up to a multiple of
+// a unit. Usage reports how much of a limit is used.
 //
 // # Gluster units are 1024-based
 //

@@ -311,23 +311,6 @@ func RoundUp(n, unit int64) (int64, error) {
 	return n + unit - r, nil
 }
 
-// ToGiB returns n bytes in whole GiB, rounded up, as heketi sizes volumes:
-// 1 byte is 1 GiB, 1 GiB + 1 byte is 2. The error, of kind InvalidArgument,
-// reports n <= 0.
-func ToGiB(n int64) (int, error) {
-	if n <= 0 {
-		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, "to GiB", "", "size %d is not positive", n)
-	}
-	g := n / GiB
-	if n%GiB != 0 {
-		g++
-	}
-	if g > math.MaxInt {
-		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, "to GiB", "", "%d GiB does not fit in an int", g)
-	}
-	return int(g), nil
-}
-
 // HumanSize renders n bytes for people, with a 1024-based unit and at most
 // one decimal: "512 B", "1.5 GiB", "10 GiB". It rounds, so unlike
 // FormatSize its result is not exact.

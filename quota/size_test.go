@@ -259,34 +259,6 @@ func TestRoundUp(t *testing.T) {
 	}
 }
 
-func TestToGiB(t *testing.T) {
-	tests := []struct {
-		n    int64
-		want int
-	}{
-		{1, 1},
-		{quota.GiB - 1, 1},
-		{quota.GiB, 1},
-		{quota.GiB + 1, 2},
-		{10 * quota.GiB, 10},
-		{1_000_000_000, 1},
-		{10_000_000_000, 10}, // 9.31 GiB
-		{quota.TiB, 1024},
-		{math.MaxInt64, 1 << 33},
-	}
-	for _, tt := range tests {
-		got, err := quota.ToGiB(tt.n)
-		if err != nil || got != tt.want {
-			t.Errorf("ToGiB(%d) = %d, %v; want %d", tt.n, got, err, tt.want)
-		}
-	}
-	for _, n := range []int64{0, -1, math.MinInt64} {
-		if _, err := quota.ToGiB(n); !errors.Is(err, subvolkit.ErrInvalidArgument) {
-			t.Errorf("ToGiB(%d): err = %v, want InvalidArgument", n, err)
-		}
-	}
-}
-
 func TestHumanSize(t *testing.T) {
 	tests := []struct {
 		n    int64
@@ -340,14 +312,6 @@ func ExampleGlusterLimit() {
 	// The size argument of "gluster volume quota VOL limit-usage /pvc-... SIZE".
 	fmt.Println(quota.GlusterLimit(10485760), quota.GlusterLimit(5*quota.GiB), quota.GlusterLimit(1000))
 	// Output: 10MB 5GB 1000
-}
-
-func ExampleToGiB() {
-	// A claim for "10G" (10^9 bytes each) needs a 10 GiB heketi volume.
-	n, _ := quota.ParseSize("10G")
-	g, _ := quota.ToGiB(n)
-	fmt.Println(g)
-	// Output: 10
 }
 
 func ExampleHumanSize() {

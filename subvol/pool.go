@@ -149,9 +149,8 @@ type AllocateOptions struct {
 	// Parameters are backend-specific settings for this subvolume.
 	Parameters map[string]string
 	// LimitBytes, if > 0, is the largest size an existing subvolume of the
-	// same name may have and still be returned (CSI's capacity range).
-	// 0 means an existing subvolume must have exactly the size the
-	// backend would give a new one (after its rounding) or more.
+	// same name may have and still be returned (CSI's capacity range
+	// limit_bytes). 0 means no upper bound.
 	LimitBytes int64
 }
 
@@ -167,9 +166,11 @@ type CloneOptions struct {
 
 // Allocate creates the subvolume name of sizeBytes bytes and returns it.
 //
-// Allocate is idempotent: if name exists with a compatible size (at least
-// sizeBytes, and at most opts.LimitBytes if that is set) it is returned as it
-// is; if it exists with an incompatible size the error is of kind
+// Allocate is idempotent with CSI's rule: if name exists with a compatible
+// size (at least sizeBytes, and at most opts.LimitBytes if that is set) it is
+// returned as it is, whatever the backend's rounding (allocating 1 GiB where
+// 5 GiB exists returns the 5 GiB subvolume); if it exists with a smaller size,
+// a larger one than the limit, or as a clone, the error is of kind
 // AlreadyExists. An invalid name or a size <= 0 is InvalidArgument, and
 // nothing is created. If ctx is cancelled the error is of kind Canceled and
 // nothing is left behind (or what is left is completed or removed by the next
@@ -222,23 +223,24 @@ func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts 
 	return fromBackend(existing), nil
 }
 
-// compatible is csi-driver-host-path's rule: an existing size satisfies a
-// request if it is at least the request and, when a limit is given, at most
-// the limit. Without a limit the existing size may exceed the request only by
-// the backend's rounding, which the caller cannot see: accept any size that a
-// backend rounding to 1 GiB could produce.
+// compatible is CSI's rule (csi-driver-host-path's): an existing size
+// satisfies a request if it is at least the requested size and, when a limit
+// is given, at most the limit. It knows nothing of any backend's rounding.
 func compatible(existing, required, limit int64) bool {
-	if existing < required {
-		return false
+	return existing >= required && (limit <= 0 || existing <= limit)
+}
+
+// SizeGranularity returns the unit, in bytes, to which the backend rounds
+// sizes up (backend.Capabilities): 1 GiB for heketi, 1 MiB for glusterd2,
+// 1 for backends that keep sizes exactly. A front end can use it to report
+// capacity; the Pool's own rules do not depend on it.
+func (p *Pool) SizeGranularity() int64 {
+	if d, ok := p.b.(backend.Describer); ok {
+		if g := d.Capabilities().SizeGranularity; g > 1 {
+			return g
+		}
 	}
-	if limit > 0 {
-		return existing <= limit
-	}
-	rounded, err := quota.RoundUp(required, quota.GiB)
-	if err != nil {
-		return existing == required
-	}
-	return existing <= rounded
+	return 1
 }
 
 // Get returns the named subvolume, or an error of kind NotFound.

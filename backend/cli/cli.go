@@ -388,6 +388,12 @@ func (b *Backend) prepareMeta(ctx context.Context) error {
 	return nil
 }
 
+// Capabilities reports that the cli backend keeps sizes exactly: a quota
+// limit is set in bytes.
+func (b *Backend) Capabilities() backend.Capabilities {
+	return backend.Capabilities{SizeGranularity: 1}
+}
+
 // As exposes *Backend itself (for MountPath) and the Runner: As(&r) with r
 // a Runner or *Backend.
 func (b *Backend) As(i any) bool {

@@ -801,6 +801,12 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 	return &u, nil
 }
 
+// Capabilities reports that glusterd2 sizes smart volumes in whole MiB (and
+// at least MinSizeBytes).
+func (b *Backend) Capabilities() backend.Capabilities {
+	return backend.Capabilities{SizeGranularity: quota.MiB}
+}
+
 // As exposes the clients underneath: *(**http.Client) is set to the HTTP
 // client the backend uses, and *(**restclient.Client) to a new upstream
 // pkg/restclient client for the same URL and credentials (for calls this

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -103,6 +104,13 @@ type Options struct {
 	// Logger receives retries and rollbacks at debug and warning level;
 	// nil is silent. Keys are never logged.
 	Logger *slog.Logger
+
+	// DeepDirPrefix is for heketi-compatible servers that carve one
+	// Gluster volume into directories and report a volume's name as the
+	// deep path "<volume>/<prefix><heketi name>" (deepdirprefix). The
+	// Backend then reads the heketi name back without the prefix. Empty
+	// means none; a real heketi never reports a deep path.
+	DeepDirPrefix string
 }
 
 // Backend is the heketi backend: each subvolume is a heketi volume. Create
@@ -421,7 +429,7 @@ func (b *Backend) resolve(ctx context.Context, op, name string) (string, *api.Vo
 	hname := heketiName(name)
 	b.mu.Lock()
 	for _, id := range res.ids {
-		if k := b.known[id]; k != nil && reportedHName(k.Name) == hname && b.inClusters(k.Cluster) {
+		if k := b.known[id]; k != nil && b.reportedHName(k.Name) == hname && b.inClusters(k.Cluster) {
 			matches = append(matches, id)
 		}
 	}
@@ -493,7 +501,7 @@ func (b *Backend) get(ctx context.Context, op, name string) (string, *api.Volume
 
 // subvol describes a heketi volume as a Subvol.
 func (b *Backend) subvol(info *api.VolumeInfoResponse) *backend.Subvol {
-	volume, path, hname := splitName(info.Name)
+	volume, path, hname := splitName(info.Name, b.opts.DeepDirPrefix)
 	sv := &backend.Subvol{
 		Name:         subvolName(hname),
 		ID:           info.Id,
@@ -515,9 +523,30 @@ func (b *Backend) subvol(info *api.VolumeInfoResponse) *backend.Subvol {
 }
 
 // reportedHName is the heketi name of a volume whose info reports name.
-func reportedHName(name string) string {
-	_, _, h := splitName(name)
+func (b *Backend) reportedHName(name string) string {
+	_, _, h := splitName(name, b.opts.DeepDirPrefix)
 	return h
+}
+
+// Capabilities reports that heketi sizes volumes in whole GiB.
+func (b *Backend) Capabilities() backend.Capabilities {
+	return backend.Capabilities{SizeGranularity: quota.GiB}
+}
+
+// toGiB returns n bytes in whole GiB, rounded up, as heketi sizes volumes:
+// 1 byte is 1 GiB, 1 GiB + 1 byte is 2. n <= 0 is InvalidArgument.
+func toGiB(n int64) (int, error) {
+	if n <= 0 {
+		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size %d is not positive", n)
+	}
+	g, err := quota.RoundUp(n, quota.GiB)
+	if err != nil {
+		return 0, err
+	}
+	if g/quota.GiB > math.MaxInt {
+		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "%d GiB does not fit in an int", g/quota.GiB)
+	}
+	return int(g / quota.GiB), nil
 }
 
 // servers returns the volume's volfile servers: the host of its mount
@@ -563,7 +592,7 @@ func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*back
 	if err := b.check(ctx, op, req.Name, true); err != nil {
 		return nil, err
 	}
-	gib, err := quota.ToGiB(req.SizeBytes)
+	gib, err := toGiB(req.SizeBytes)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
@@ -682,7 +711,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 	b.mu.Lock()
 	for _, id := range res.ids {
 		if k := b.known[id]; k != nil && b.inClusters(k.Cluster) {
-			entries = append(entries, entry{subvolName(reportedHName(k.Name)), id})
+			entries = append(entries, entry{subvolName(b.reportedHName(k.Name)), id})
 		}
 	}
 	b.mu.Unlock()
@@ -734,7 +763,7 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeBytes int64) (*ba
 	if err := b.check(ctx, op, name, true); err != nil {
 		return nil, err
 	}
-	gib, err := quota.ToGiB(sizeBytes)
+	gib, err := toGiB(sizeBytes)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 	}
@@ -826,7 +855,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
 				"%s is smaller than the source %q (%d GiB)", quota.HumanSize(req.SizeBytes), req.Source, src.Size)
 		}
-		g, err := quota.ToGiB(req.SizeBytes)
+		g, err := toGiB(req.SizeBytes)
 		if err != nil {
 			return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
 		}

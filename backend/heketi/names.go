@@ -68,26 +68,24 @@ func subvolName(h string) string {
 	return name
 }
 
-// deepDirPrefix marks, in a deep name, a directory whose heketi name is the
-// rest of it: heketi-compatible servers that carve one Gluster volume into
-// directories (subvolkit's examples/heketi-server, piragua) cannot use
-// names starting with '_' as directory names and store them as "h.<name>".
-const deepDirPrefix = "h."
-
 // splitName reads the name heketi reports for a volume. A real heketi
 // reports the Gluster volume's name. A heketi-compatible server that hands
 // out directories of one volume reports the deep path "<volume>/<dir>"
-// (the in-tree provisioner mounts "<host>:<name>"). splitName returns the
-// Gluster volume, the path inside it ("" or "/<dir>") and the heketi name
-// the volume was created with.
-func splitName(reported string) (volume, path, hname string) {
+// (the in-tree provisioner mounts "<host>:<name>"); where it stores a heketi
+// name under a prefix (Options.DeepDirPrefix), dir is prefix + heketi name.
+// splitName returns the Gluster volume, the path inside it ("" or "/<dir>")
+// and the heketi name the volume was created with.
+func splitName(reported, prefix string) (volume, path, hname string) {
 	i := strings.Index(reported, "/")
 	if i < 0 {
 		return reported, "", reported
 	}
 	volume, path = reported[:i], reported[i:]
 	hname = reported[strings.LastIndex(reported, "/")+1:]
-	if rest, ok := strings.CutPrefix(hname, deepDirPrefix); ok && rest != "" && !strings.Contains(rest, ".") {
+	if prefix == "" {
+		return volume, path, hname
+	}
+	if rest, ok := strings.CutPrefix(hname, prefix); ok && rest != "" && !strings.Contains(rest, ".") {
 		hname = rest
 	}
 	return volume, path, hname

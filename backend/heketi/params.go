@@ -26,6 +26,7 @@ const (
 	ParamSnapFactor    = "snapfactor"
 	ParamTLSInsecure   = "tlsinsecure"
 	ParamTLSCAFile     = "tlscafile"
+	ParamDeepDirPrefix = "deepdirprefix"
 )
 
 // perVolumeParams are the parameters a CreateRequest may override.
@@ -38,7 +39,7 @@ var openParams = map[string]bool{
 	ParamRESTURL: true, ParamRESTUser: true, ParamRESTUserKey: true,
 	ParamClusterID: true, ParamVolumeType: true, ParamGid: true,
 	ParamVolumeOptions: true, ParamSnapFactor: true, ParamTLSInsecure: true,
-	ParamTLSCAFile: true,
+	ParamTLSCAFile: true, ParamDeepDirPrefix: true,
 }
 
 // DefaultVolumeType is the durability used when none is given, as in the
@@ -227,6 +228,8 @@ func OptionsFromParams(params map[string]string) (*Options, error) {
 			}
 		case ParamTLSCAFile:
 			o.CAFiles = splitList(v)
+		case ParamDeepDirPrefix:
+			o.DeepDirPrefix = v
 		}
 		if err != nil {
 			return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", err)

@@ -146,12 +146,16 @@ func TestSplitName(t *testing.T) {
 		{"gv0/a/b", "gv0", "/a/b", "b"},
 		{"gv0/h.x.y", "gv0", "/h.x.y", "h.x.y"}, // not a prefixed heketi name: heketi names have no '.'
 	} {
-		v, p, h := splitName(c.in)
+		v, p, h := splitName(c.in, "h.")
 		if v != c.vol || p != c.path || h != c.hname {
 			t.Errorf("splitName(%q) = %q %q %q, want %q %q %q", c.in, v, p, h, c.vol, c.path, c.hname)
 		}
 	}
-	if got := subvolName(reportedHName("svkvol/h._my_ddata__1")); got != "my.data_1" {
+	b := &Backend{opts: Options{DeepDirPrefix: "h."}}
+	if got := subvolName(b.reportedHName("svkvol/h._my_ddata__1")); got != "my.data_1" {
 		t.Errorf("deep escaped name maps to %q", got)
+	}
+	if _, _, h := splitName("svkvol/h.pv", ""); h != "h.pv" {
+		t.Errorf("without a prefix option, the directory is the heketi name; got %q", h)
 	}
 }

@@ -611,6 +611,11 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Capabilities reports that the memory backend keeps sizes exactly.
+func (b *Backend) Capabilities() backend.Capabilities {
+	return backend.Capabilities{SizeGranularity: 1}
+}
+
 // As sets *i to b when i is a **Backend; see the package documentation.
 func (b *Backend) As(i any) bool {
 	p, ok := i.(**Backend)

@@ -10,6 +10,7 @@ import (
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/backendtest"
 	"github.com/subvolkit/subvolkit/backend/heketi"
+	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
 )
@@ -28,7 +29,7 @@ func TestHeketiBackendConformance(t *testing.T) {
 type heketiHarness struct{ url, mnt string }
 
 func (h *heketiHarness) MakeBackend(ctx context.Context, t *testing.T) (backend.Backend, error) {
-	return heketi.Open(ctx, &heketi.Options{URL: h.url, User: "admin", Key: adminKey, PollInterval: 20 * time.Millisecond})
+	return heketi.Open(ctx, &heketi.Options{URL: h.url, User: "admin", Key: adminKey, PollInterval: 20 * time.Millisecond, DeepDirPrefix: server.DirPrefix})
 }
 
 func (h *heketiHarness) Options() backendtest.Options {

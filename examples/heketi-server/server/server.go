@@ -548,10 +548,11 @@ func (s *Server) info(ctx context.Context, sv *subvol.Subvol) (*api.VolumeInfoRe
 	v := api.NewVolumeInfoResponse()
 	v.Id = sv.Labels[LabelID]
 	v.Cluster = s.clusterID
-	v.Size, err = quota.ToGiB(sv.SizeBytes)
+	gib, err := quota.RoundUp(sv.SizeBytes, quota.GiB) // heketi reports whole GiB
 	if err != nil {
 		return nil, err
 	}
+	v.Size = int(gib / quota.GiB)
 	v.Name = sv.Volume + sv.Path // the deep path: "<volume>/<directory>"
 	v.Durability = dur
 	if sv.GID > 0 {
