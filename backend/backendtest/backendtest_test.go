@@ -54,6 +54,11 @@ var mutants = map[string][]string{
 	"usage-stale":         {"Usage"},
 	"closed-still-works":  {"Close"},
 	"as-anything":         {"As"},
+	"as-nothing":          {"As"},
+	"regressed-clone":     {"Clone"}, // declared, answers Unimplemented
+	"undeclared-clone":    {"Clone"}, // not declared, yet clones
+	"refuses-dotted-name": {"ValidNames"},
+	"labels-dropped":      {"Labels"},
 }
 
 // skips lists the subtests a control must skip.
@@ -155,10 +160,22 @@ func (h *harness) Options() backendtest.Options {
 	if h.mode == "gib-rounding" {
 		unit = quota.GiB
 	}
+	caps := backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels
+	switch h.mode {
+	case "no-shrink":
+	case "unimplemented":
+		caps &^= backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Retain | backendtest.Archive
+	case "undeclared-clone":
+		caps &^= backendtest.Clone
+		caps |= backendtest.Shrink
+	default:
+		caps |= backendtest.Shrink
+	}
 	return backendtest.Options{
 		SizeUnit:     unit,
 		MaxSizeBytes: capacity,
-		CanShrink:    h.mode != "no-shrink",
+		Capabilities: caps,
+		AsTypes:      []any{new(*memory.Backend)},
 		WriteFile: func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(h.dir, sv.Path, filepath.FromSlash(path))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -240,6 +257,14 @@ func (m *mutant) Create(ctx context.Context, req *backend.CreateRequest) (*backe
 			return nil, subvolkit.E(subvolkit.Canceled, "create", req.Name, ctx.Err())
 		}
 		return sv, err
+	case "refuses-dotted-name":
+		if strings.Contains(req.Name, ".") {
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "no dots here")
+		}
+	case "labels-dropped":
+		r := *req
+		r.Labels = nil
+		return m.Backend.Create(ctx, &r)
 	case "orphan-on-timeout":
 		// Slow enough for the suite to interrupt, and then leaves a
 		// directory that neither Delete nor Create deals with.
@@ -303,13 +328,13 @@ func (m *mutant) List(ctx context.Context, opts *backend.ListOptions) (*backend.
 func (m *mutant) Resize(ctx context.Context, name string, size int64) (*backend.Subvol, error) {
 	switch m.mode {
 	case "unimplemented":
-		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "resize", name, "not in this version")
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "", "not in this version")
 	case "gib-rounding":
 		size, _ = quota.RoundUp(size, quota.GiB)
 	case "no-shrink":
 		sv, err := m.Backend.Get(ctx, name)
 		if err == nil && size < sv.SizeBytes {
-			return nil, subvolkit.Errorf(subvolkit.Unimplemented, "resize", name, "cannot shrink")
+			return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "", "cannot shrink")
 		}
 	case "resize-noop":
 		sv, err := m.Backend.Get(ctx, name)
@@ -323,8 +348,8 @@ func (m *mutant) Resize(ctx context.Context, name string, size int64) (*backend.
 }
 
 func (m *mutant) Clone(ctx context.Context, req *backend.CloneRequest) (*backend.Subvol, error) {
-	if m.mode == "unimplemented" {
-		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "clone", req.Name, "not in this version")
+	if m.mode == "unimplemented" || m.mode == "regressed-clone" {
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "", "not in this version")
 	}
 	sv, err := m.Backend.Clone(ctx, req)
 	if m.mode == "clone-no-copy" && err == nil {
@@ -339,7 +364,7 @@ func (m *mutant) Clone(ctx context.Context, req *backend.CloneRequest) (*backend
 
 func (m *mutant) Usage(ctx context.Context, name string) (*quota.Usage, error) {
 	if m.mode == "unimplemented" {
-		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "usage", name, "not in this version")
+		return nil, subvolkit.Errorf(subvolkit.Unimplemented, "", "", "not in this version")
 	}
 	u, err := m.Backend.Usage(ctx, name)
 	if m.mode == "usage-stale" && u != nil {
@@ -356,8 +381,11 @@ func (m *mutant) Close() error {
 }
 
 func (m *mutant) As(i any) bool {
-	if m.mode == "as-anything" {
+	switch m.mode {
+	case "as-anything":
 		return true
+	case "as-nothing":
+		return false
 	}
 	return m.Backend.As(i)
 }

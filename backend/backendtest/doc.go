@@ -17,7 +17,12 @@
 //	}
 //
 //	func (h *harness) Options() backendtest.Options {
-//		return backendtest.Options{SizeUnit: quota.GiB, MaxSizeBytes: 100 * quota.GiB}
+//		return backendtest.Options{
+//			SizeUnit:     quota.GiB,
+//			MaxSizeBytes: 100 * quota.GiB,
+//			Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Ping,
+//			AsTypes:      []any{new(*myclient.Client)},
+//		}
 //	}
 //
 //	func (h *harness) Close() { h.srv.Close() }
@@ -57,16 +62,25 @@
 //
 // # Optional behaviour
 //
-// The optional interfaces (backend.Resizer, Cloner, UsageReader, Pinger,
-// Aser) are tested when the backend implements them. A subtest is skipped
-// only when the backend does not implement the interface, or when its call
-// returns an error of kind Unimplemented (the skip message quotes it), as a
-// backend that implements an interface but cannot serve it in its
-// configuration must. The delete policies Retain and Archive are skipped the
-// same way. Content checks (a clone copies the data; usage grows after a
-// write) run only when Options.WriteFile and Options.ReadFile are set.
+// Each harness declares the optional behaviours its backend has, as a set of
+// Capability bits in Options.Capabilities (Resize, Shrink, Clone, Usage,
+// Ping, Retain, Archive, Owner, Labels), and the types its As documents in
+// Options.AsTypes. A declared capability that answers Unimplemented fails;
+// an undeclared one must answer Unimplemented (the subtest is then skipped,
+// quoting the answer) or, for Owner, refuse with InvalidArgument, and an
+// undeclared one that works fails too: a regression to Unimplemented never
+// stays green, and a backend never half-supports a capability. As must
+// succeed for every type in AsTypes and fail for any other. Content checks
+// (a clone copies the data; usage grows after a write) run only when
+// Options.WriteFile and Options.ReadFile are set.
 //
-// Backends may refuse valid subvolume names that they cannot represent, with
-// kind InvalidArgument, except the names naming.FromUID and
-// naming.ForRequest produce, which every backend must accept.
+// Every valid subvolume name must be accepted: a backend that cannot
+// represent one (heketi's names have no '.') maps it one-to-one.
+//
+// Errors a backend returns carry a kind and name no subvolume nor Pool
+// operation (the Pool adds them, once); the suite checks that messages say
+// "subvolkit:" once.
+//
+// The package uses only the standard library's testing: no assertion
+// library is imported by code that runs the suite.
 package backendtest

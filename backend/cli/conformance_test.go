@@ -8,6 +8,7 @@ import (
 
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/backendtest"
+	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 
@@ -36,7 +37,8 @@ func (h *cliHarness) Options() backendtest.Options {
 	return backendtest.Options{
 		SizeUnit:     1,
 		MaxSizeBytes: h.capacity,
-		CanShrink:    true,
+		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Shrink,
+		AsTypes:      []any{new(*cli.Backend), new(cli.Runner)},
 		WriteFile: func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(root, sv.Path, path)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gluster/glusterd2/pkg/restclient"
 
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/backendtest"
@@ -37,6 +40,8 @@ func (h *harness) Options() backendtest.Options {
 		SizeUnit:     quota.MiB,
 		MaxSizeBytes: quota.GiB,
 		Snapshot:     h.snapshot,
+		Capabilities: backendtest.Ping | backendtest.Labels | backendtest.Usage | backendtest.Retain,
+		AsTypes:      []any{new(*http.Client), new(*restclient.Client)},
 	}
 }
 

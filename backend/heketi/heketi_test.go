@@ -109,7 +109,11 @@ func (h *harness) MakeBackend(ctx context.Context, t *testing.T) (backend.Backen
 }
 
 func (h *harness) Options() backendtest.Options {
-	return backendtest.Options{SizeUnit: quota.GiB, MaxSizeBytes: capGiB * quota.GiB}
+	return backendtest.Options{
+		SizeUnit: quota.GiB, MaxSizeBytes: capGiB * quota.GiB,
+		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Ping,
+		AsTypes:      []any{new(*client.Client)},
+	}
 }
 
 func (h *harness) Close() { h.srv.Close() }

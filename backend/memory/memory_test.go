@@ -44,7 +44,11 @@ func (h *harness) MakeBackend(ctx context.Context, t *testing.T) (backend.Backen
 }
 
 func (h *harness) Options() backendtest.Options {
-	o := backendtest.Options{SizeUnit: 1, MaxSizeBytes: capacity, CanShrink: true}
+	o := backendtest.Options{
+		SizeUnit: 1, MaxSizeBytes: capacity,
+		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Shrink,
+		AsTypes:      []any{new(*memory.Backend)},
+	}
 	if h.withDir {
 		o.WriteFile = func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(h.dir, sv.Path, filepath.FromSlash(path))

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	client "github.com/heketi/heketi/client/api/go-client"
+
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/backendtest"
 	"github.com/subvolkit/subvolkit/backend/heketi"
@@ -34,8 +36,10 @@ func (h *heketiHarness) MakeBackend(ctx context.Context, t *testing.T) (backend.
 
 func (h *heketiHarness) Options() backendtest.Options {
 	return backendtest.Options{
-		SizeUnit:    quota.GiB,
-		Concurrency: 4,
+		SizeUnit:     quota.GiB,
+		Concurrency:  4,
+		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Ping,
+		AsTypes:      []any{new(*client.Client)},
 		WriteFile: func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(h.mnt, sv.Path, path)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
