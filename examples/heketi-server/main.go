@@ -42,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
 	"github.com/subvolkit/subvolkit/subvol"
@@ -55,6 +56,9 @@ type options struct {
 	tlsCert      string
 	tlsKey       string
 	shutdownWait time.Duration
+	// openBackend opens the backend the Pool serves; nil means cli.Open
+	// with the cli options.
+	openBackend func(context.Context) (backend.Backend, error)
 }
 
 const envPrefix = "SVK_HEKETI_"
@@ -200,7 +204,11 @@ func main() {
 func run(ctx context.Context, o *options, ln net.Listener, log *slog.Logger) error {
 	defer ln.Close()
 	o.cli.Logger = log
-	b, err := cli.Open(ctx, &o.cli)
+	open := o.openBackend
+	if open == nil {
+		open = func(ctx context.Context) (backend.Backend, error) { return cli.Open(ctx, &o.cli) }
+	}
+	b, err := open(ctx)
 	if err != nil {
 		return err
 	}

@@ -78,11 +78,11 @@ func TestBadRequests(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, r.body)
 	done := pollQueue(t, e.hs.URL, r.header.Get("Location"))
 	assert.Equal(t, http.StatusInternalServerError, done.status)
-	assert.Contains(t, done.body, "larger than volume")
+	assert.Contains(t, done.body, "free")
 	assert.Equal(t, http.StatusNotFound, raw(t, e.hs.URL, "GET", r.header.Get("Location"), "", "admin").status,
 		"a finished operation is reported once")
 	_, err = hc.VolumeExpand(v.Id, &api.VolumeExpandRequest{Size: 100000})
-	require.ErrorContains(t, err, "larger than volume")
+	require.ErrorContains(t, err, "free")
 	assert.Equal(t, before, e.disk(t))
 
 	// The real client sees heketi's messages.

@@ -57,6 +57,7 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend/cli"
+	"github.com/subvolkit/subvolkit/backend/heketi"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
@@ -112,9 +113,10 @@ type Config struct {
 	// (subvol.DeletePolicyDelete by default; DeletePolicyArchive keeps
 	// it out of the pool's namespace).
 	DeletePolicy subvol.DeletePolicy
-	// Durability, if not nil, is reported for every volume instead of
-	// what `gluster volume info` says (read through the Pool's cli.Runner).
-	Durability *api.VolumeDurabilityInfo
+	// VolumeInfo, if not nil, is the backing volume's layout (durability
+	// and bricks of every volume) instead of what the Pool's cli backend
+	// reads with `gluster volume info`. Required with other backends.
+	VolumeInfo *cli.VolumeInfo
 	// Logger receives one record per operation and per refused request
 	// (nil: silent). Tokens and keys are never logged.
 	Logger *slog.Logger
@@ -128,13 +130,17 @@ type Server struct {
 	pool      *subvol.Pool
 	log       *slog.Logger
 	mux       *http.ServeMux
-	auth      *jwtAuth // nil when auth is disabled
+	auth      *heketi.Verifier // nil when auth is disabled
 	clusterID string
 	nodes     []node
 	q         *queue
 	idx       *index
-	dur       *durabilitySource
-	locks     keyedMutex // per directory: expand, clone source, delete
+	layout    *layoutSource
+	// mutating is held (one token) while an expand or a delete checks
+	// that the directory still holds the volume and changes it; the Pool
+	// locks each call per name, this makes check-then-act and expand's
+	// read-modify-write atomic.
+	mutating chan struct{}
 
 	resMu    sync.Mutex
 	reserved map[string]bool // directories being created
@@ -173,6 +179,7 @@ func New(ctx context.Context, cfg Config, pool *subvol.Pool) (*Server, error) {
 		q:         newQueue(log, cfg.MaxInFlight, cfg.OpTimeout),
 		idx:       &index{pool: pool, log: log, byID: map[string]string{}},
 		reserved:  map[string]bool{},
+		mutating:  make(chan struct{}, 1),
 	}
 	if s.clusterID == "" {
 		s.clusterID = derivedID("cluster", cfg.Volume)
@@ -180,24 +187,23 @@ func New(ctx context.Context, cfg Config, pool *subvol.Pool) (*Server, error) {
 		return nil, fmt.Errorf("heketi server: cluster id %q is not 32 hex digits", cfg.ClusterID)
 	}
 	for _, h := range cfg.Servers {
-		s.nodes = append(s.nodes, node{id: derivedID("node", cfg.Volume+"\x00"+h), host: h})
+		s.nodes = append(s.nodes, node{id: nodeID(cfg.Volume, h), host: h})
 	}
 	if !cfg.DisableAuth {
-		s.auth = &jwtAuth{adminKey: []byte(cfg.AdminKey), now: time.Now}
-		if cfg.UserKey != "" {
-			s.auth.userKey = []byte(cfg.UserKey)
-		}
+		s.auth = &heketi.Verifier{AdminKey: cfg.AdminKey, UserKey: cfg.UserKey}
 	}
-	s.dur = &durabilitySource{fixed: cfg.Durability, volume: cfg.Volume}
-	if cfg.Durability == nil {
-		var r cli.Runner
-		if !pool.As(&r) || r == nil {
-			return nil, errors.New("heketi server: the pool's backend exposes no gluster CLI runner; set Config.Durability")
+	s.layout = &layoutSource{fixed: cfg.VolumeInfo}
+	if cfg.VolumeInfo == nil {
+		var b *cli.Backend
+		if !pool.As(&b) || b == nil {
+			return nil, errors.New("heketi server: the pool's backend is not the gluster CLI backend; set Config.VolumeInfo")
 		}
-		s.dur.runner = r
+		s.layout.src = b
+	} else if _, err := durability(cfg.VolumeInfo); err != nil {
+		return nil, fmt.Errorf("heketi server: %w", err)
 	}
-	if _, err := s.dur.get(ctx); err != nil {
-		return nil, fmt.Errorf("heketi server: reading the volume's durability: %w", err)
+	if _, err := s.layout.get(ctx); err != nil {
+		return nil, fmt.Errorf("heketi server: reading the volume's layout: %w", err)
 	}
 	if _, err := s.idx.list(ctx); err != nil {
 		return nil, fmt.Errorf("heketi server: listing volumes: %w", err)
@@ -270,9 +276,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.auth != nil {
-		if aerr := s.auth.check(r); aerr != nil {
-			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", aerr.status, "why", aerr.msg)
-			http.Error(w, aerr.msg, aerr.status)
+		if _, err := s.auth.Verify(r); err != nil {
+			var ae *heketi.AuthError
+			if !errors.As(err, &ae) {
+				ae = &heketi.AuthError{Status: http.StatusUnauthorized, Message: err.Error()}
+			}
+			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", ae.Status, "why", ae.Message)
+			http.Error(w, ae.Message, ae.Status)
 			return
 		}
 	}
@@ -541,7 +551,11 @@ func (s *Server) volumeInfo(w http.ResponseWriter, r *http.Request, id string) {
 
 // info describes sv as heketi would describe a volume.
 func (s *Server) info(ctx context.Context, sv *subvol.Subvol) (*api.VolumeInfoResponse, error) {
-	dur, err := s.dur.get(ctx)
+	layout, err := s.layout.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dur, err := durability(layout)
 	if err != nil {
 		return nil, err
 	}
@@ -554,6 +568,7 @@ func (s *Server) info(ctx context.Context, sv *subvol.Subvol) (*api.VolumeInfoRe
 	}
 	v.Name = sv.Volume + sv.Path // the deep path: "<volume>/<directory>"
 	v.Durability = dur
+	v.Bricks = s.bricks(layout, v.Id, sv.Name, sv.SizeBytes)
 	if sv.GID > 0 {
 		v.Gid = int64(sv.GID)
 	}
@@ -578,7 +593,7 @@ func (s *Server) deleteVolume(w http.ResponseWriter, r *http.Request, id string)
 	}
 	dir := sv.Name
 	s.startOp(w, r, "delete "+dir, func(ctx context.Context) (string, error) {
-		unlock, err := s.locks.lock(ctx, dir)
+		unlock, err := s.lockMutations(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -619,7 +634,7 @@ func (s *Server) expandVolume(w http.ResponseWriter, r *http.Request, id string)
 	}
 	dir := sv.Name
 	s.startOp(w, r, "expand "+dir, func(ctx context.Context) (string, error) {
-		unlock, err := s.locks.lock(ctx, dir)
+		unlock, err := s.lockMutations(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -639,6 +654,16 @@ func (s *Server) expandVolume(w http.ResponseWriter, r *http.Request, id string)
 		}
 		return "/volumes/" + id, nil
 	}, nil)
+}
+
+// lockMutations takes s.mutating, giving up when ctx is done.
+func (s *Server) lockMutations(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.mutating <- struct{}{}:
+		return func() { <-s.mutating }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *Server) cloneVolume(w http.ResponseWriter, r *http.Request, id string) {
@@ -672,11 +697,6 @@ func (s *Server) cloneVolume(w http.ResponseWriter, r *http.Request, id string) 
 	opts := &subvol.CloneOptions{Labels: map[string]string{LabelID: cloneID, LabelName: name}}
 	s.startOp(w, r, "clone "+srcDir+" to "+dir, func(ctx context.Context) (string, error) {
 		defer s.unreserve(dir)
-		unlock, err := s.locks.lock(ctx, srcDir) // no expand or delete of the source meanwhile
-		if err != nil {
-			return "", err
-		}
-		defer unlock()
 		cur, err := s.pool.Get(ctx, srcDir)
 		if err == nil && cur.Labels[LabelID] != id {
 			err = subvolkit.Errorf(subvolkit.NotFound, "clone", srcDir, "volume %s is gone", id)
