@@ -64,3 +64,8 @@ func (v *volumeXML) info() *VolumeInfo {
 	}
 	return out
 }
+
+// Capacity returns the volume's size as the backend measured it when it
+// opened (statfs of its mount), or 0 if unknown. Create and Resize refuse
+// a subvolume larger than this with kind InvalidArgument.
+func (b *Backend) Capacity() int64 { return b.capacity }

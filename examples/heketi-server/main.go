@@ -177,7 +177,8 @@ func readKey(path string) (string, error) {
 }
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	level := new(slog.LevelVar) // heketi-cli loglevel set changes it
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	o, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -186,6 +187,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "heketi-server:", err)
 		os.Exit(2)
 	}
+	o.srv.LogLevel = level
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", o.listen)

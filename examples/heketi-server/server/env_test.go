@@ -88,7 +88,7 @@ func openPool(t *testing.T, b backend.Backend) *subvol.Pool {
 }
 
 func baseConfig() server.Config {
-	return server.Config{Volume: testVolume, Servers: testServers, AdminKey: adminKey, UserKey: userKey, VolumeInfo: testLayout()}
+	return server.Config{Volume: testVolume, Servers: testServers, AdminKey: adminKey, UserKey: userKey, VolumeInfo: testLayout(), MaxVolumeBytes: 1 << 40}
 }
 
 // serve starts a heketi server over pool on an httptest server.
