@@ -525,7 +525,7 @@ func TestFlexVolumeOnGluster(t *testing.T) {
 	// The log: glfs-subvol's format, the commands run.
 	logb, err := os.ReadFile(f.logFile)
 	require.NoError(t, err)
-	lineRE := regexp.MustCompile(`^\[\d+\.\d{9}\] `)
+	lineRE := regexp.MustCompile(`^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} \[\d+\.\d{9}\] `)
 	for _, l := range strings.Split(strings.TrimSpace(string(logb)), "\n") {
 		require.Regexp(t, lineRE, l)
 	}
