@@ -19,6 +19,7 @@ const (
 	EnvProbeTimeout    = "SUBVOLKIT_FLEX_PROBE_TIMEOUT"
 	EnvFSGroup         = "SUBVOLKIT_FLEX_FSGROUP"
 	EnvLegacyMountDir  = "SUBVOLKIT_FLEX_LEGACY_MNT"
+	EnvLegacyLockDir   = "SUBVOLKIT_FLEX_LEGACY_LOCKS"
 )
 
 // Defaults.
@@ -99,7 +100,7 @@ func ConfigFromEnv(getenv func(string) string) (*Config, error) {
 	for _, d := range []struct {
 		env string
 		dst *string
-	}{{EnvState, &c.StateDir}, {EnvGlusterLogDir, &c.GlusterLogDir}, {EnvLegacyMountDir, &c.LegacyMountDir}} {
+	}{{EnvState, &c.StateDir}, {EnvGlusterLogDir, &c.GlusterLogDir}, {EnvLegacyMountDir, &c.LegacyMountDir}, {EnvLegacyLockDir, &c.LegacyLockDir}} {
 		if v := strings.TrimSpace(getenv(d.env)); v != "" {
 			if !filepath.IsAbs(v) {
 				return nil, fmt.Errorf("%s=%q: want an absolute path", d.env, v)
