@@ -94,7 +94,8 @@ type PublishOptions struct {
 	ReadOnly bool
 	// MountOptions are passed to mount.glusterfs ("key=value" or "flag")
 	// after the Subvol's own MountOptions; a later key replaces an
-	// earlier one. backup-volfile-servers adds servers to the Subvol's
+	// earlier one. backup-volfile-servers (colon- or comma-separated, as
+	// heketi reports it) adds servers to the Subvol's
 	// list; log-level and log-file replace the Mounter's choice. In
 	// ModeShared they apply to the shared mount, so subvolumes published
 	// with different options get different shared mounts.

@@ -120,10 +120,20 @@ func newPlan(sv *subvol.Subvol, opts *PublishOptions) (*plan, error) {
 		if o == "" {
 			continue
 		}
+		k, v, _ := strings.Cut(o, "=")
+		if k == optBackupServers && !strings.ContainsAny(v, "\n\x00") {
+			// Colon-separated, as mount.glusterfs reads it, or
+			// comma-separated, as heketi reports it.
+			for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ':' }) {
+				if err := addServer(s); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
 		if strings.ContainsAny(o, ",\n\x00") {
 			return nil, bad("invalid mount option %q", o)
 		}
-		k, v, _ := strings.Cut(o, "=")
 		switch k {
 		case "ro":
 			p.readOnly = true
@@ -132,13 +142,6 @@ func newPlan(sv *subvol.Subvol, opts *PublishOptions) (*plan, error) {
 			continue
 		case "bind", "rbind", "remount", "move":
 			return nil, bad("mount option %q is not allowed", k)
-		case optBackupServers:
-			for s := range strings.SplitSeq(v, ":") {
-				if err := addServer(s); err != nil {
-					return nil, err
-				}
-			}
-			continue
 		case optBackupServer:
 			if err := addServer(v); err != nil {
 				return nil, err

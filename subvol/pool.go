@@ -67,9 +67,6 @@ func Open(ctx context.Context, backendName string, params map[string]string, opt
 	return NewPool(b, opts), nil
 }
 
-// Backend returns the backend the Pool uses.
-func (p *Pool) Backend() backend.Backend { return p.b }
-
 // As exposes the backend's underlying client: it reports whether the backend
 // implements backend.Aser and set *i. Each backend's package documentation
 // lists the types it supports.

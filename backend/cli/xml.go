@@ -49,9 +49,15 @@ type volumeXML struct {
 	ID        string `xml:"id"`
 	StatusStr string `xml:"statusStr"`
 	TypeStr   string `xml:"typeStr"`
-	Bricks    struct {
+	// Layout, read by VolumeInfo.
+	ReplicaCount    int `xml:"replicaCount"`
+	ArbiterCount    int `xml:"arbiterCount"`
+	DisperseCount   int `xml:"disperseCount"`
+	RedundancyCount int `xml:"redundancyCount"`
+	Bricks          struct {
 		Brick []struct {
-			Name string `xml:"name"`
+			Name      string `xml:"name"`
+			IsArbiter int    `xml:"isArbiter"`
 		} `xml:"brick"`
 	} `xml:"bricks"`
 	Options struct {

@@ -23,7 +23,9 @@
 // be carried over; an unknown parameter is InvalidArgument:
 //
 //	resturl        heketi's URL (required)                      Options.URL
-//	restuser       JWT issuer, "admin" (default with a key)     Options.User
+//	restuser       JWT issuer, "admin" (default with a key;     Options.User
+//	               Open refuses "user" with PermissionDenied:
+//	               heketi lets it reach /volumes only)
 //	restuserkey    the issuer's secret                          Options.Key
 //	clusterid      comma list of cluster ids                    Options.Clusters
 //	volumetype     replicate[:N] | disperse:D:R | none          Options.Durability
@@ -138,7 +140,8 @@
 //	409                           FailedPrecondition (heketi's own database volume)
 //	429                           retried up to Options.RetryMax times, then Unavailable
 //	500 "… already in use"        AlreadyExists (heketi's per-cluster name check)
-//	500 "… No space"              QuotaExceeded
+//	500 "… No space", "… Maximum number of bricks reached.",
+//	    "… Out of space."         QuotaExceeded (heketi's allocator gave up)
 //	500 "… is in use."            FailedPrecondition (an operation is pending on the volume)
 //	other 5xx, no answer          Unavailable; a failed job's error carries the server's text
 //	context ended                 Canceled or DeadlineExceeded

@@ -186,7 +186,13 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	}
 	o.URL = strings.TrimRight(u.String(), "/")
 	if o.User == "" && o.Key != "" {
-		o.User = "admin"
+		o.User = IssuerAdmin
+	}
+	if o.Key != "" && o.User != IssuerAdmin {
+		// heketi lets "user" reach /volumes only: it can start a create
+		// but not follow its job, and the volume would be left behind.
+		return nil, subvolkit.Errorf(subvolkit.PermissionDenied, op, "",
+			"heketi user %q cannot administer volumes (heketi lets only %q poll, expand and delete them)", o.User, IssuerAdmin)
 	}
 	d, err := parseVolumeType(o.Durability)
 	if err != nil {

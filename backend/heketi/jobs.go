@@ -2,11 +2,6 @@ package heketi
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,24 +107,8 @@ func (b *Backend) pollQueue(ctx context.Context, loc string) (pending bool, err 
 	return false, subvolkit.E(kind, "", "", cause)
 }
 
-// token signs a heketi JWT for one request, as heketi's client does:
-// HS256 over iss, iat, exp (five minutes) and qsh, the SHA-256 of
-// "METHOD&path".
+// token signs a heketi JWT for one request, as heketi's client does (see
+// Token).
 func (b *Backend) token(method, path string) (string, error) {
-	now := time.Now()
-	qsh := sha256.Sum256([]byte(method + "&" + path))
-	claims, err := json.Marshal(map[string]any{
-		"iss": b.opts.User,
-		"iat": now.Unix(),
-		"exp": now.Add(5 * time.Minute).Unix(),
-		"qsh": hex.EncodeToString(qsh[:]),
-	})
-	if err != nil {
-		return "", err
-	}
-	enc := base64.RawURLEncoding
-	signing := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(claims)
-	mac := hmac.New(sha256.New, []byte(b.opts.Key))
-	mac.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(mac.Sum(nil)), nil
+	return Token(b.opts.User, b.opts.Key, method, path, time.Now()), nil
 }

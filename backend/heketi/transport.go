@@ -215,7 +215,8 @@ func (b *Backend) backoff(attempt int, retryAfter string) time.Duration {
 //	409                             FailedPrecondition (heketi's database volume, a block-hosting volume in use)
 //	429                             Unavailable (after the retries)
 //	500 "… already in use"          AlreadyExists (heketi's per-cluster name check)
-//	500 "… No space"                QuotaExceeded
+//	500 "… No space", "… Maximum number of bricks reached.",
+//	    "… Out of space."           QuotaExceeded (heketi's allocator gave up)
 //	500 "… is in use."              FailedPrecondition (an operation is pending on the volume)
 //	other 5xx                       Unavailable (a failed job: the message is the server's)
 //	anything else                   Unknown
@@ -240,7 +241,7 @@ func classify(status int, err error) (subvolkit.Kind, error) {
 		return subvolkit.Unavailable, herr
 	case status == http.StatusInternalServerError && strings.Contains(msg, "already in use"):
 		return subvolkit.AlreadyExists, herr
-	case status == http.StatusInternalServerError && strings.HasSuffix(msg, "No space"):
+	case status == http.StatusInternalServerError && noSpace(msg):
 		return subvolkit.QuotaExceeded, herr
 	case status == http.StatusInternalServerError && strings.HasSuffix(msg, "is in use."):
 		return subvolkit.FailedPrecondition, herr
@@ -248,4 +249,15 @@ func classify(status int, err error) (subvolkit.Kind, error) {
 		return subvolkit.Unavailable, herr
 	}
 	return subvolkit.Unknown, herr
+}
+
+// noSpace reports whether a 500 message is heketi's allocator giving up:
+// "No space" (a create), or, for an expansion it split into ever smaller
+// bricks, "Maximum number of bricks reached." or "Minimum brick size limit
+// reached.  Out of space.".
+func noSpace(msg string) bool {
+	msg = strings.TrimSpace(msg)
+	return strings.HasSuffix(msg, "No space") ||
+		strings.HasSuffix(msg, "Maximum number of bricks reached.") ||
+		strings.HasSuffix(msg, "Out of space.")
 }

@@ -42,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
 	"github.com/subvolkit/subvolkit/subvol"
@@ -55,6 +56,9 @@ type options struct {
 	tlsCert      string
 	tlsKey       string
 	shutdownWait time.Duration
+	// openBackend opens the backend the Pool serves; nil means cli.Open
+	// with the cli options.
+	openBackend func(context.Context) (backend.Backend, error)
 }
 
 const envPrefix = "SVK_HEKETI_"
@@ -173,7 +177,8 @@ func readKey(path string) (string, error) {
 }
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	level := new(slog.LevelVar) // heketi-cli loglevel set changes it
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	o, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -182,6 +187,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "heketi-server:", err)
 		os.Exit(2)
 	}
+	o.srv.LogLevel = level
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", o.listen)
@@ -200,7 +206,11 @@ func main() {
 func run(ctx context.Context, o *options, ln net.Listener, log *slog.Logger) error {
 	defer ln.Close()
 	o.cli.Logger = log
-	b, err := cli.Open(ctx, &o.cli)
+	open := o.openBackend
+	if open == nil {
+		open = func(ctx context.Context) (backend.Backend, error) { return cli.Open(ctx, &o.cli) }
+	}
+	b, err := open(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -23,7 +24,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/subvolkit/subvolkit/glustertest"
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/backend/cli"
+	"github.com/subvolkit/subvolkit/backend/memory"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 
@@ -113,19 +117,20 @@ func selfSigned(t *testing.T) (certPath, keyPath string) {
 	return certPath, keyPath
 }
 
-// TestRun runs the command's main loop on a real GlusterFS, over HTTPS: it
-// serves the heketi client, and on cancellation (SIGTERM in main) it stops
-// serving and unmounts the backend's mount of the volume.
+// TestRun runs the command's main loop over HTTPS on the memory backend:
+// it serves the heketi client, and on cancellation (SIGTERM in main) it
+// stops serving and closes the Pool (with the cli backend, that unmounts
+// its mount of the volume).
 func TestRun(t *testing.T) {
-	c := glustertest.StartT(t, &glustertest.Options{Nodes: 1})
-	mnt := filepath.Join(t.TempDir(), "mnt")
 	cert, key := selfSigned(t)
 	o, err := parseOptions([]string{
-		"-volume", c.Volume(), "-servers", strings.Join(c.Servers(), ","),
-		"-admin-key-file", keyFile(t, "k"), "-mount-dir", mnt, "-tls-cert", cert, "-tls-key", key,
+		"-volume", "gv0", "-servers", "gfs1,gfs2",
+		"-admin-key-file", keyFile(t, "k"), "-tls-cert", cert, "-tls-key", key,
 	}, func(string) string { return "" }, io.Discard)
 	require.NoError(t, err)
-	o.cli.Runner = c.Runner(1) // the gluster CLI inside the node's namespaces
+	mem := memory.New(&memory.Options{Volume: "gv0", Servers: []string{"gfs1", "gfs2"}})
+	o.openBackend = func(context.Context) (backend.Backend, error) { return mem, nil }
+	o.srv.VolumeInfo = &cli.VolumeInfo{Name: "gv0", Type: "Distribute"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -144,6 +149,7 @@ func TestRun(t *testing.T) {
 	}
 	v, err := hc.VolumeCreate(&api.VolumeCreateRequest{Size: 1})
 	require.NoError(t, err)
+	assert.Equal(t, "gv0/vol_"+v.Id, v.Name)
 	require.NoError(t, hc.VolumeDelete(v.Id))
 
 	cancel()
@@ -154,7 +160,6 @@ func TestRun(t *testing.T) {
 		t.Fatal("run did not return after cancellation")
 	}
 	assert.Error(t, hc.Hello(), "still serving after shutdown")
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	require.NoError(t, err)
-	assert.NotContains(t, string(mi), " "+mnt+" ", "the backend's mount is left behind")
+	_, err = mem.List(context.Background(), nil)
+	assert.True(t, errors.Is(err, subvolkit.ErrFailedPrecondition), "the backend is not closed: %v", err)
 }

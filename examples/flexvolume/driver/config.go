@@ -18,14 +18,22 @@ const (
 	EnvTimeout         = "SUBVOLKIT_FLEX_TIMEOUT"
 	EnvProbeTimeout    = "SUBVOLKIT_FLEX_PROBE_TIMEOUT"
 	EnvFSGroup         = "SUBVOLKIT_FLEX_FSGROUP"
+	EnvLegacyMountDir  = "SUBVOLKIT_FLEX_LEGACY_MNT"
+	EnvLegacyLockDir   = "SUBVOLKIT_FLEX_LEGACY_LOCKS"
 )
 
 // Defaults.
 const (
-	DefaultDriver        = "rht/glfs-subvol"
-	DefaultLogFile       = "/var/log/glusterfs/glfs-subvol.log"
-	DefaultGlusterLogDir = "/var/log/glusterfs/subvolkit"
-	DefaultTimeout       = 2 * time.Minute
+	DefaultDriver = "rht/glfs-subvol"
+	// DefaultLogFile is glfs-subvol's log, where its log shipping (a
+	// tail of /var/log/glusterfs/*.log) looks.
+	DefaultLogFile = "/var/log/glusterfs/glfs-subdir.log"
+	// DefaultGlusterLogDir is where mount.glusterfs writes client logs,
+	// and glfs-subvol's too.
+	DefaultGlusterLogDir = "/var/log/glusterfs"
+	// LegacyLockDir holds glfs-subvol's lock files, one per shared mount.
+	LegacyLockDir  = "/var/lock/glfs-subvol"
+	DefaultTimeout = 2 * time.Minute
 	// PluginsDir is where the default state directory goes:
 	// PluginsDir/<vendor>~<name>.
 	PluginsDir = "/var/lib/kubelet/plugins"
@@ -53,6 +61,13 @@ type Config struct {
 	// ProbeTimeout bounds the TCP probe of each server before a mount;
 	// 0 means the mount package's default, negative turns probing off.
 	ProbeTimeout time.Duration
+	// LegacyMountDir is where glfs-subvol keeps its shared mounts
+	// (<driver dir>/.mnt/<server>-<volume>); the driver adopts them, so a
+	// node can swap drivers with pods running. "" means none.
+	LegacyMountDir string
+	// LegacyLockDir holds glfs-subvol's lock files; "" means
+	// LegacyLockDir (/var/lock/glfs-subvol).
+	LegacyLockDir string
 	// FSGroup is reported to kubelet as the fsGroup capability: true lets
 	// kubelet change the group of every file on each mount (slow on a
 	// big directory), false (glfs-subvol's choice) leaves ownership alone.
@@ -85,7 +100,7 @@ func ConfigFromEnv(getenv func(string) string) (*Config, error) {
 	for _, d := range []struct {
 		env string
 		dst *string
-	}{{EnvState, &c.StateDir}, {EnvGlusterLogDir, &c.GlusterLogDir}} {
+	}{{EnvState, &c.StateDir}, {EnvGlusterLogDir, &c.GlusterLogDir}, {EnvLegacyMountDir, &c.LegacyMountDir}, {EnvLegacyLockDir, &c.LegacyLockDir}} {
 		if v := strings.TrimSpace(getenv(d.env)); v != "" {
 			if !filepath.IsAbs(v) {
 				return nil, fmt.Errorf("%s=%q: want an absolute path", d.env, v)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -73,6 +74,9 @@ type Driver struct {
 	cfg   Config
 	iface mountutils.Interface
 	log   *Log
+	// background starts the driver again, detached, with args; nil
+	// means init restores shared mounts itself.
+	background func(args []string) error
 }
 
 // New returns a Driver. iface performs mounts; nil means the system's
@@ -107,6 +111,8 @@ func (d *Driver) Run(ctx context.Context, args []string) Reply {
 	switch args[0] {
 	case "init":
 		return d.init(ctx)
+	case cmdHeal:
+		return d.heal(ctx)
 	case "mount":
 		if len(args) != 3 {
 			return failure("usage: mount <mount dir> <json options>")
@@ -121,16 +127,44 @@ func (d *Driver) Run(ctx context.Context, args []string) Reply {
 	return Reply{Status: StatusNotSupported, Message: fmt.Sprintf("%s is not supported", args[0])}
 }
 
-// init prepares the state directory and restores shared mounts whose FUSE
-// client died (kubelet calls init when it starts and when it finds the
-// driver). A failed restore is reported in the message but does not fail
-// init: the next mount of the volume retries it.
+// cmdHeal is the driver's own call that restores shared mounts, run
+// detached by init; kubelet never makes it.
+const cmdHeal = "heal-shared-mounts"
+
+// init prepares the state directory and has the shared mounts whose FUSE
+// client died restored (kubelet calls init when it starts and when it
+// finds the driver). kubelet holds its plugin lock during init and puts no
+// bound on it, so init returns at once: the restore runs in a detached
+// process of the driver (cmdHeal), bounded by Config.Timeout. Without one
+// (d.background nil) init restores them itself.
 func (d *Driver) init(ctx context.Context) Reply {
+	if _, err := d.mounter(); err != nil {
+		return failure("cannot prepare %s: %v", d.cfg.StateDir, err)
+	}
+	r := Reply{Status: StatusSuccess, Capabilities: &Capabilities{FSGroup: d.cfg.FSGroup}}
+	if d.background == nil {
+		h := d.heal(ctx)
+		r.Message = h.Message
+		return r
+	}
+	if err := d.background([]string{cmdHeal}); err != nil {
+		// The next mount of each volume restores it.
+		d.log.Printf("WARN cannot start the restore of shared mounts: %v", err)
+		return r
+	}
+	d.log.Printf("restoring dead shared mounts in the background")
+	return r
+}
+
+// heal restores every shared mount whose FUSE client died. A failed
+// restore is reported in the message but does not fail the call: the next
+// mount of the volume retries it.
+func (d *Driver) heal(ctx context.Context) Reply {
 	m, err := d.mounter()
 	if err != nil {
 		return failure("cannot prepare %s: %v", d.cfg.StateDir, err)
 	}
-	r := Reply{Status: StatusSuccess, Capabilities: &Capabilities{FSGroup: d.cfg.FSGroup}}
+	r := Reply{Status: StatusSuccess}
 	healed, err := m.Heal(ctx)
 	if len(healed) > 0 {
 		d.log.Printf("restored %d mount(s): %s", len(healed), strings.Join(healed, " "))
@@ -153,6 +187,9 @@ func (d *Driver) mount(ctx context.Context, target, options string) Reply {
 	}
 	d.log.Printf("volserver %s", req.Servers[0])
 	d.log.Printf("backupservers %s", strings.Join(req.Servers[1:], ":"))
+	if len(req.Ignored) > 0 {
+		d.log.Printf("ignoring options %s (glfs-subvol ignores them too)", strings.Join(req.Ignored, " "))
+	}
 	m, err := d.mounter()
 	if err != nil {
 		return failure("cannot prepare %s: %v", d.cfg.StateDir, err)
@@ -184,12 +221,13 @@ func (d *Driver) explain(ctx context.Context, req *Request, err error) string {
 		hint = "the driver ran out of time or was stopped"
 	case subvolkit.InvalidArgument:
 	default:
-		// The mount package probes the servers only when there are
-		// several; say whether any of them answers at all.
+		// Say that no server answers only when none does (the mount
+		// package probes only when there are several); otherwise the
+		// glusterfs client's own reason, quoted in err, is the cause.
 		if why := d.unreachable(ctx, req.Servers); why != "" {
 			hint = "no server of the cluster could be reached (" + why + ")"
-		} else if subvolkit.KindOf(err) == subvolkit.Unavailable {
-			hint = "no server of the cluster could be reached"
+		} else if missingVolume(err) {
+			hint = fmt.Sprintf("the servers do not serve volume %q (is it created and started?)", req.Volume)
 		}
 	}
 	msg := oneLine(err.Error())
@@ -197,6 +235,15 @@ func (d *Driver) explain(ctx context.Context, req *Request, err error) string {
 		return msg
 	}
 	return hint + ": " + msg
+}
+
+// missingVolume reports whether a mount failed because the servers have no
+// such volume: glusterd refuses the volfile ("failed to fetch volume
+// file", "Server-side volume ... does not exist").
+func missingVolume(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "failed to fetch volume file") || strings.Contains(m, "failed to get the 'volume file'") ||
+		(strings.Contains(m, "volume") && strings.Contains(m, "does not exist"))
 }
 
 // unreachable dials glusterd's port on every server, in parallel, and
@@ -274,11 +321,22 @@ func (d *Driver) unmount(ctx context.Context, target string) Reply {
 		return failure("cannot prepare %s: %v", d.cfg.StateDir, err)
 	}
 	sh, wasShared := sharedOf(m, target)
-	wasMounted := wasShared || d.mountedAt(target)
+	legacy, wasLegacy := d.legacyOf(target)
+	wasMounted := wasShared || wasLegacy || d.mountedAt(target)
 	if err := m.Unpublish(ctx, target); err != nil {
 		return failure("cannot unmount %s: %v", target, err)
 	}
 	switch {
+	case wasLegacy:
+		released, err := d.releaseLegacy(ctx, legacy)
+		if err != nil {
+			return failure("unmounted %s, but not glfs-subvol's shared mount %s: %v", target, legacy, err)
+		}
+		msg := fmt.Sprintf("unmounted %s from glfs-subvol's shared mount %s", target, legacy)
+		if released {
+			msg += "; it was the last one, the shared mount is unmounted"
+		}
+		return Reply{Status: StatusSuccess, Message: msg}
 	case !wasMounted:
 		return Reply{Status: StatusSuccess, Message: fmt.Sprintf("%s was not mounted", target)}
 	case !wasShared:
@@ -384,7 +442,14 @@ func Main(args []string, getenv func(string) string, stdout io.Writer) int {
 		defer stop()
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
-		reply = New(cfg, nil, log).Run(ctx, args)
+		if cfg.LegacyMountDir == "" {
+			if exe, err := os.Executable(); err == nil {
+				cfg.LegacyMountDir = filepath.Join(filepath.Dir(exe), ".mnt")
+			}
+		}
+		d := New(cfg, nil, log)
+		d.background = spawn
+		reply = d.Run(ctx, args)
 	}
 	out, err := json.Marshal(reply)
 	if err != nil { // cannot happen: Reply has only strings and bools
@@ -398,6 +463,22 @@ func Main(args []string, getenv func(string) string, stdout io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// spawn starts this program again with args, detached: in a session of
+// its own, with no standard streams (kubelet reads the driver's output until
+// every writer has closed it), not waited for.
+func spawn(args []string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
 }
 
 // logArgs logs the arguments, with the secrets kubelet passes in the mount

@@ -15,19 +15,22 @@ import (
 )
 
 // Log writes the lines of one invocation in glfs-subvol's format: each
-// starts with the invocation's timestamp, "[<unix seconds>.<nanoseconds>]".
+// starts with the local date and time it was written ("Dec 01 19:30:06",
+// date's "%b %d %T") and the invocation's timestamp,
+// "[<unix seconds>.<nanoseconds>]", so overlapping calls can be told apart.
 // A Log whose writer is nil writes nothing. It is safe for concurrent use.
 type Log struct {
 	mu     sync.Mutex
 	w      io.Writer
 	closer io.Closer
 	prefix string
+	now    func() time.Time
 }
 
 // NewLog returns a Log that writes to w (nil: nowhere), stamping every line
 // with start.
 func NewLog(w io.Writer, start time.Time) *Log {
-	return &Log{w: w, prefix: fmt.Sprintf("[%d.%09d]", start.Unix(), start.Nanosecond())}
+	return &Log{w: w, prefix: fmt.Sprintf("[%d.%09d]", start.Unix(), start.Nanosecond()), now: time.Now}
 }
 
 // OpenLog returns a Log that appends to file, creating it and its
@@ -70,6 +73,8 @@ func (l *Log) line(marker, text string) {
 		return
 	}
 	var b strings.Builder
+	b.WriteString(l.now().Format(logDateFormat))
+	b.WriteByte(' ')
 	b.WriteString(l.prefix)
 	b.WriteByte(' ')
 	if marker != "" {
@@ -80,6 +85,9 @@ func (l *Log) line(marker, text string) {
 	b.WriteByte('\n')
 	_, _ = io.WriteString(l.w, b.String())
 }
+
+// logDateFormat is glfs-subvol's `date "+%b %d %T"`.
+const logDateFormat = "Jan 02 15:04:05"
 
 // escapeLine keeps a log entry on one line.
 func escapeLine(s string) string {

@@ -27,6 +27,9 @@ const (
 
 // Request is a validated mount request.
 type Request struct {
+	// Ignored are the option keys glfs-subvol ignores too (anything but
+	// cluster, volume, dir and kubelet's kubernetes.io/*), for the log.
+	Ignored []string
 	// Servers are the volfile servers from the cluster option, the
 	// primary first.
 	Servers []string
@@ -51,8 +54,13 @@ func (r *Request) Subvol() *subvol.Subvol {
 	}
 }
 
-// ParseOptions parses and validates the JSON options of a mount call.
-// Errors are written for the person who wrote the PersistentVolume.
+// ParseOptions parses and validates the JSON options of a mount call. It
+// accepts every definition glfs-subvol accepts, normalised (dir "/pvs/01",
+// "./pvs/01/" or "pvs//01" is "pvs/01"; empty servers in cluster, such as
+// a trailing ':', are dropped; other option keys are ignored; readwrite is
+// read in any case) and refuses only what is unsafe: a dir that leaves the
+// volume or names its root. Errors are written for the person who wrote the
+// PersistentVolume.
 func ParseOptions(raw string) (*Request, error) {
 	var opts map[string]string
 	dec := json.NewDecoder(strings.NewReader(raw))
@@ -65,9 +73,10 @@ func ParseOptions(raw string) (*Request, error) {
 	if opts == nil {
 		return nil, fmt.Errorf("options: want a JSON object, got null")
 	}
+	var ignored []string
 	for _, k := range sortedKeys(opts) {
 		if k != OptCluster && k != OptVolume && k != OptDir && !strings.HasPrefix(k, optKubePrefix) {
-			return nil, fmt.Errorf("unknown option %q: the options are %q, %q and %q", k, OptCluster, OptVolume, OptDir)
+			ignored = append(ignored, k)
 		}
 	}
 	for _, k := range []string{OptCluster, OptVolume, OptDir} {
@@ -75,7 +84,7 @@ func ParseOptions(raw string) (*Request, error) {
 			return nil, fmt.Errorf("missing option %q (%s)", k, optHelp[k])
 		}
 	}
-	r := &Request{Volume: strings.TrimSpace(opts[OptVolume])}
+	r := &Request{Volume: strings.TrimSpace(opts[OptVolume]), Ignored: ignored}
 	var err error
 	if r.Servers, err = parseCluster(opts[OptCluster]); err != nil {
 		return nil, err
@@ -86,13 +95,9 @@ func ParseOptions(raw string) (*Request, error) {
 	if r.Dir, err = ValidateDir(opts[OptDir]); err != nil {
 		return nil, err
 	}
-	switch rw := opts[OptReadWrite]; rw {
-	case "", "rw":
-	case "ro":
-		r.ReadOnly = true
-	default:
-		return nil, fmt.Errorf("option %q: %q is neither \"ro\" nor \"rw\"", OptReadWrite, rw)
-	}
+	// kubelet sends "ro" or "rw"; glfs-subvol ignores the option. Any
+	// case of "ro" is read-only, anything else read-write.
+	r.ReadOnly = strings.EqualFold(strings.TrimSpace(opts[OptReadWrite]), "ro")
 	r.Name = opts[OptPVOrVolume]
 	if r.Name == "" {
 		r.Name = r.Dir
@@ -106,13 +111,15 @@ var optHelp = map[string]string{
 	OptDir:     "the directory inside the volume, like 00/01",
 }
 
-// parseCluster splits the cluster option into servers.
+// parseCluster splits the cluster option into servers. Empty entries (a
+// trailing or doubled ':') are dropped, as mount.glusterfs does with
+// glfs-subvol's backup-volfile-servers.
 func parseCluster(s string) ([]string, error) {
 	var servers []string
 	for part := range strings.SplitSeq(s, ":") {
 		h := strings.TrimSpace(part)
 		if h == "" {
-			return nil, fmt.Errorf("option %q: %q has an empty server name (want servers separated by single colons)", OptCluster, s)
+			continue
 		}
 		if !validServer(h) {
 			return nil, fmt.Errorf("option %q: %q is not a host name or IPv4 address", OptCluster, h)
@@ -121,14 +128,21 @@ func parseCluster(s string) ([]string, error) {
 			servers = append(servers, h)
 		}
 	}
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("option %q: %q names no server (%s)", OptCluster, s, optHelp[OptCluster])
+	}
 	return servers, nil
 }
 
-// ValidateDir checks the dir option: a path relative to the volume's root,
-// in canonical form, that cannot leave the volume. It returns it unchanged.
+// ValidateDir checks the dir option and returns it normalised: relative
+// to the volume's root, without "." elements, doubled or trailing slashes
+// ("/pvs/01", "./pvs/01/" and "pvs//01" are all "pvs/01", the directory
+// glfs-subvol's `mount --bind <volume mount>/<dir>` binds). It refuses only
+// what is unsafe: ".." (which could leave the volume), the volume's root
+// (every tenant's data), and characters mount options cannot carry.
 func ValidateDir(dir string) (string, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("option %q: %q %s; want a path relative to the volume's root, like 00/01", OptDir, dir, why)
+		return fmt.Errorf("option %q: %q %s; want a directory of the volume, like 00/01", OptDir, dir, why)
 	}
 	switch {
 	case dir == "":
@@ -139,19 +153,15 @@ func ValidateDir(dir string) (string, error) {
 		return "", bad("contains a comma, which mount options cannot carry")
 	case len(dir) > maxDirLen:
 		return "", bad("is too long")
-	case strings.HasPrefix(dir, "/"):
-		return "", bad("is absolute")
 	}
 	if slices.Contains(strings.Split(dir, "/"), "..") {
-		return "", bad("contains \"..\"")
+		return "", bad("contains \"..\", which could leave the volume")
 	}
-	switch clean := path.Clean(dir); {
-	case clean == ".":
-		return "", bad("names the volume's root, not a directory in it")
-	case clean != dir:
-		return "", bad(fmt.Sprintf("is not in canonical form (did you mean %q?)", clean))
+	clean := strings.TrimPrefix(path.Clean("/"+dir), "/")
+	if clean == "" {
+		return "", bad("names the volume's root, which holds every tenant's directory")
 	}
-	return dir, nil
+	return clean, nil
 }
 
 // validServer reports whether h is a plausible host name or IPv4 address.

@@ -16,7 +16,7 @@ import (
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
 )
 
-// TestAuth checks heketi's JWT rules on the real server: tokens minted with
+// TestAuth checks heketi's JWT rules (heketi.Verifier) on the server: tokens minted with
 // the heketi client's own JWT library, and the heketi client itself with
 // good and bad keys. A refused request changes nothing on the volume.
 func TestAuth(t *testing.T) {
@@ -106,9 +106,9 @@ func TestAuth(t *testing.T) {
 
 	// A server without a user key refuses user tokens, even "signed" with
 	// an empty key.
-	cfg := baseConfig(e.c)
+	cfg := baseConfig()
 	cfg.UserKey = ""
-	_, hs := serve(t, e.c, e.pool, cfg)
+	_, hs := serve(t, e.pool, cfg)
 	r := raw(t, hs.URL, "GET", "/volumes", "", bearer(token(t, "", "user", "GET", "/volumes", nil)))
 	assert.Equal(t, http.StatusUnauthorized, r.status)
 	assert.Contains(t, r.body, "Unknown user")
@@ -116,20 +116,20 @@ func TestAuth(t *testing.T) {
 
 // TestAuthDisabled checks that authentication is off only when asked for.
 func TestAuthDisabled(t *testing.T) {
-	c := startCluster(t)
-	pool := openPool(t, c, nil)
+	mem, _ := newMemory(t)
+	pool := openPool(t, shared{mem})
 
-	cfg := baseConfig(c)
+	cfg := baseConfig()
 	cfg.AdminKey, cfg.UserKey = "", ""
 	_, err := server.New(ctxT(t), cfg, pool)
 	require.ErrorContains(t, err, "admin key is required")
 
 	cfg.DisableAuth = true
-	_, hs := serve(t, c, pool, cfg)
+	_, hs := serve(t, pool, cfg)
 	hc := client.NewClientNoAuth(hs.URL)
 	v, err := hc.VolumeCreate(&api.VolumeCreateRequest{Size: 1, Name: "open"})
 	require.NoError(t, err)
-	assert.Equal(t, c.Volume()+"/open", v.Name)
+	assert.Equal(t, testVolume+"/open", v.Name)
 	r := raw(t, hs.URL, "GET", "/volumes/"+v.Id, "", "")
 	assert.Equal(t, http.StatusOK, r.status, r.body)
 	require.NoError(t, hc.VolumeDelete(v.Id))

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -9,12 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +22,8 @@ import (
 
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
+	"github.com/subvolkit/subvolkit/backend/memory"
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
-	"github.com/subvolkit/subvolkit/glustertest"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 
@@ -36,15 +32,29 @@ const (
 	userKey  = "us3r-secret"
 )
 
-// env is one real single-node GlusterFS with a cli backend, a Pool and a
-// heketi server on it, served by httptest on the loopback.
+// The backing volume the memory-backed tests describe: replica 3 over
+// three servers.
+const testVolume = "gv0"
+
+var testServers = []string{"gfs1", "gfs2", "gfs3"}
+
+func testLayout() *cli.VolumeInfo {
+	v := &cli.VolumeInfo{Name: testVolume, Status: "Started", Type: "Replicate", ReplicaCount: 3}
+	for _, h := range testServers {
+		v.Bricks = append(v.Bricks, cli.Brick{Host: h, Path: "/bricks/" + testVolume})
+	}
+	return v
+}
+
+// env is a heketi server over a Pool on the memory backend (each subvolume
+// a real directory in dir), served by httptest on the loopback.
 type env struct {
 	t    *testing.T
-	c    *glustertest.Cluster
+	mem  *memory.Backend
+	dir  string
 	pool *subvol.Pool
 	srv  *server.Server
 	hs   *httptest.Server
-	root string // the volume's only brick, to look behind the server and every client cache
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -53,35 +63,36 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func startCluster(t *testing.T) *glustertest.Cluster {
+// newMemory returns a memory backend of 1 TiB whose subvolumes are
+// directories of dir, closed in t.Cleanup.
+func newMemory(t *testing.T) (*memory.Backend, string) {
 	t.Helper()
-	return glustertest.StartT(t, &glustertest.Options{Nodes: 1})
+	dir := t.TempDir()
+	mem := memory.New(&memory.Options{Servers: testServers, Volume: testVolume, Dir: dir, MaxSizeBytes: 1 << 40})
+	t.Cleanup(func() { assert.NoError(t, mem.Close()) })
+	return mem, dir
 }
 
-// openPool opens a cli backend (its own mount) on c; wrap, if not nil,
-// wraps the backend.
-func openPool(t *testing.T, c *glustertest.Cluster, wrap func(*cli.Backend) backend.Backend) *subvol.Pool {
+// shared is a backend whose Close does nothing, so that several Pools (as
+// several servers would) share one memory backend.
+type shared struct{ *memory.Backend }
+
+func (shared) Close() error { return nil }
+
+// openPool returns a Pool over b, closed in t.Cleanup.
+func openPool(t *testing.T, b backend.Backend) *subvol.Pool {
 	t.Helper()
-	b, err := cli.Open(ctxT(t), &cli.Options{
-		Volume: c.Volume(), Servers: c.Servers(), Runner: c.Runner(1),
-		MountDir: filepath.Join(t.TempDir(), "mnt"), StrictQuota: true,
-	})
-	require.NoError(t, err)
-	var bb backend.Backend = b
-	if wrap != nil {
-		bb = wrap(b)
-	}
-	pool := subvol.NewPool(bb, nil)
+	pool := subvol.NewPool(b, nil)
 	t.Cleanup(func() { assert.NoError(t, pool.Close()) })
 	return pool
 }
 
-func baseConfig(c *glustertest.Cluster) server.Config {
-	return server.Config{Volume: c.Volume(), Servers: c.Servers(), AdminKey: adminKey, UserKey: userKey}
+func baseConfig() server.Config {
+	return server.Config{Volume: testVolume, Servers: testServers, AdminKey: adminKey, UserKey: userKey, VolumeInfo: testLayout(), MaxVolumeBytes: 1 << 40}
 }
 
 // serve starts a heketi server over pool on an httptest server.
-func serve(t *testing.T, c *glustertest.Cluster, pool *subvol.Pool, cfg server.Config) (*server.Server, *httptest.Server) {
+func serve(t *testing.T, pool *subvol.Pool, cfg server.Config) (*server.Server, *httptest.Server) {
 	t.Helper()
 	srv, err := server.New(ctxT(t), cfg, pool)
 	require.NoError(t, err)
@@ -95,16 +106,18 @@ func serve(t *testing.T, c *glustertest.Cluster, pool *subvol.Pool, cfg server.C
 	return srv, hs
 }
 
+// newEnv serves a server over a new memory backend; mod, if not nil,
+// changes the base Config.
 func newEnv(t *testing.T, mod func(*server.Config)) *env {
 	t.Helper()
-	c := startCluster(t)
-	e := &env{t: t, c: c, pool: openPool(t, c, nil)}
-	cfg := baseConfig(c)
+	e := &env{t: t}
+	e.mem, e.dir = newMemory(t)
+	e.pool = openPool(t, shared{e.mem})
+	cfg := baseConfig()
 	if mod != nil {
 		mod(&cfg)
 	}
-	e.srv, e.hs = serve(t, c, e.pool, cfg)
-	e.root = c.BrickPath(1)
+	e.srv, e.hs = serve(t, e.pool, cfg)
 	return e
 }
 
@@ -181,116 +194,27 @@ func pollQueue(t *testing.T, url, loc string) reply {
 	}
 }
 
-// disk describes what is on the volume (read on its brick, below every
-// client's cache): every top-level entry with its mode, owner and owner
-// marker, and every quota limit. Two equal descriptions mean nothing
-// changed.
+// disk describes what the backend holds, below the server: every
+// subvolume with its size, owner and labels, and its directory with its
+// mode and owner. Two equal descriptions mean nothing changed.
 func (e *env) disk(t *testing.T) string {
 	t.Helper()
-	ents, err := os.ReadDir(e.root)
+	return describe(t, e.mem, e.dir)
+}
+
+func describe(t *testing.T, mem *memory.Backend, dir string) string {
+	t.Helper()
+	page, err := mem.List(ctxT(t), &backend.ListOptions{MaxResults: 10000})
 	require.NoError(t, err)
 	var lines []string
-	for _, d := range ents {
-		if d.Name() == ".glusterfs" {
-			continue // the brick's own metadata
-		}
-		p := filepath.Join(e.root, d.Name())
+	for _, sv := range page.Subvols {
+		lines = append(lines, fmt.Sprintf("subvol %s %d %d:%d %o %v", sv.Name, sv.SizeBytes, sv.UID, sv.GID, sv.Mode, sv.Labels))
 		var st syscall.Stat_t
-		require.NoError(t, syscall.Lstat(p, &st))
-		m := make([]byte, 4096)
-		n, err := syscall.Getxattr(p, "trusted.subvolkit.v1", m)
-		marker := ""
-		if err == nil {
-			marker = string(m[:n])
-		}
-		lines = append(lines, fmt.Sprintf("%s %o %d:%d %s", d.Name(), st.Mode, st.Uid, st.Gid, marker))
-	}
-	for path, hard := range e.limits(t) {
-		lines = append(lines, "limit "+path+" "+hard)
+		require.NoError(t, syscall.Lstat(filepath.Join(dir, sv.Name), &st))
+		lines = append(lines, fmt.Sprintf("dir %s %o %d:%d", sv.Name, st.Mode, st.Uid, st.Gid))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
-}
-
-// limits returns path -> hard limit from `gluster volume quota VOL list`.
-func (e *env) limits(t *testing.T) map[string]string {
-	t.Helper()
-	m, err := e.c.QuotaLimits(ctxT(t))
-	require.NoError(t, err)
-	return m
-}
-
-var mounts atomic.Int64
-
-// mountGluster mounts source ("host:/vol/dir" or "host:vol/dir") with
-// mount.glusterfs, checks the mount table (mount.glusterfs answers 0 even
-// when nothing got mounted) and unmounts in t.Cleanup.
-func mountGluster(t *testing.T, c *glustertest.Cluster, source string, opts ...string) string {
-	t.Helper()
-	i := mounts.Add(1)
-	mp := filepath.Join(c.BaseDir(), fmt.Sprintf("hs-mnt-%d", i))
-	require.NoError(t, os.MkdirAll(mp, 0o755))
-	opts = append([]string{"log-file=" + filepath.Join(c.BaseDir(), fmt.Sprintf("hs-mnt-%d.log", i))}, opts...)
-	ctx, cancel := context.WithTimeout(ctxT(t), time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "mount", "-t", "glusterfs", "-o", strings.Join(opts, ","), source, mp).CombinedOutput()
-	require.NoError(t, err, string(out))
-	t.Cleanup(func() {
-		if err := syscall.Unmount(mp, 0); err != nil {
-			_ = syscall.Unmount(mp, syscall.MNT_DETACH)
-		}
-	})
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	require.NoError(t, err)
-	require.Contains(t, string(mi), " "+mp+" ", "mount.glusterfs %s reported success but nothing is mounted", source)
-	var st syscall.Statfs_t
-	require.NoError(t, syscall.Statfs(mp, &st))
-	return mp
-}
-
-// dfSize is the size statfs reports (the quota limit on a deep mount).
-func dfSize(t *testing.T, mp string) int64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	require.NoError(t, syscall.Statfs(mp, &st))
-	return int64(st.Blocks) * int64(st.Bsize)
-}
-
-// fill fills path up to limit-prealloc... then writes until a write (or
-// fsync) fails or max bytes are in the file. The first limit-64 MiB are
-// allocated with fallocate (which the quota translator accounts like
-// writes, and which takes milliseconds instead of the ~15 s that 1 GiB of
-// quota-checked FUSE writes take); the rest are real writes, synced one by
-// one, so the failure shows where it happens.
-func fill(path string, limit, max int64) (int64, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n := limit - 64<<20
-	if n > 0 {
-		if err := syscall.Fallocate(int(f.Fd()), 0, 0, n); err != nil {
-			return 0, fmt.Errorf("fallocate: %w", err)
-		}
-		if _, err := f.Seek(n, io.SeekStart); err != nil {
-			return 0, err
-		}
-	} else {
-		n = 0
-	}
-	buf := bytes.Repeat([]byte("heketi-server subvolume "), 1<<20/24+1)[:1<<20]
-	for n < max {
-		w, err := f.Write(buf)
-		n += int64(w)
-		if err == nil {
-			err = f.Sync()
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, f.Close()
 }
 
 // poll waits (bounded) until cond holds.

@@ -52,15 +52,18 @@ func TestBadRequests(t *testing.T) {
 		{"clone: duplicate name", "POST", vid + "/clone", `{"name": "existing"}`, 500, "Failed clone volume " + v.Id + ": Volume name 'existing' already in use"},
 		{"info: unknown id", "GET", "/volumes/" + unknown, "", 404, "Id not found"},
 		{"info: id of a cluster", "GET", "/volumes/" + v.Cluster, "", 404, "Id not found"},
-		{"info: not hex", "GET", "/volumes/existing", "", 404, "404 page not found"},
+		{"info: not hex", "GET", "/volumes/existing", "", 404, "Invalid path or request"},
 		{"delete: unknown id", "DELETE", "/volumes/" + unknown, "", 404, "Id not found"},
-		{"delete: not hex", "DELETE", "/volumes/xyz", "", 404, "404 page not found"},
+		{"delete: not hex", "DELETE", "/volumes/xyz", "", 404, "Invalid path or request"},
 		{"queue: unknown id", "GET", "/queue/" + unknown, "", 404, "Id not found"},
 		{"cluster: unknown id", "GET", "/clusters/" + unknown, "", 404, "Id not found"},
 		{"node: unknown id", "GET", "/nodes/" + unknown, "", 404, "Id not found"},
 		{"node: a volume id", "GET", "/nodes/" + v.Id, "", 404, "Id not found"},
 		{"wrong method", "PUT", "/volumes", "{}", 405, "Method Not Allowed"},
-		{"unknown path", "GET", "/devices/" + unknown, "", 404, "404 page not found"},
+		{"unknown path", "GET", "/bricks/" + unknown, "", 404, "Invalid path or request"},
+		{"unknown device", "GET", "/devices/" + unknown, "", 404, "Id not found"},
+		{"create: larger than the volume", "POST", "/volumes", `{"size": 100000}`, 500, "Failed to allocate new volume: No space"},
+		{"expand: larger than the volume", "POST", vid + "/expand", `{"expand_size": 1024}`, 500, "Failed to allocate volume expansion: No space"},
 	}
 	before := e.disk(t)
 	for _, c := range cases {
@@ -72,18 +75,26 @@ func TestBadRequests(t *testing.T) {
 		})
 	}
 
-	// A size the volume cannot hold passes heketi's checks, so it fails
-	// in the operation: 202, then 500 from the queue, and nothing made.
-	r := raw(t, e.hs.URL, "POST", "/volumes", `{"size": 100000}`, "admin")
+	// A size that fits the volume but not its free space fails in the
+	// operation (the memory backend counts what is allocated): 202, then
+	// heketi's message from the queue, once, and nothing made.
+	big, err := hc.VolumeCreate(&api.VolumeCreateRequest{Size: 600, Name: "big"})
+	require.NoError(t, err)
+	before = e.disk(t)
+	r := raw(t, e.hs.URL, "POST", "/volumes", `{"size": 600}`, "admin")
 	require.Equal(t, http.StatusAccepted, r.status, r.body)
 	done := pollQueue(t, e.hs.URL, r.header.Get("Location"))
 	assert.Equal(t, http.StatusInternalServerError, done.status)
-	assert.Contains(t, done.body, "larger than volume")
+	assert.Equal(t, "Failed to allocate new volume: No space", done.body)
 	assert.Equal(t, http.StatusNotFound, raw(t, e.hs.URL, "GET", r.header.Get("Location"), "", "admin").status,
 		"a finished operation is reported once")
+	_, err = hc.VolumeExpand(big.Id, &api.VolumeExpandRequest{Size: 500})
+	require.EqualError(t, err, "Failed to allocate volume expansion: No space")
 	_, err = hc.VolumeExpand(v.Id, &api.VolumeExpandRequest{Size: 100000})
-	require.ErrorContains(t, err, "larger than volume")
+	require.EqualError(t, err, "Failed to allocate volume expansion: No space", "refused at once")
 	assert.Equal(t, before, e.disk(t))
+	require.NoError(t, hc.VolumeDelete(big.Id))
+	before = e.disk(t)
 
 	// The real client sees heketi's messages.
 	_, err = hc.VolumeInfo(unknown)

@@ -15,14 +15,14 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
-	"github.com/subvolkit/subvolkit/backend/cli"
+	"github.com/subvolkit/subvolkit/backend/memory"
 )
 
-// gated is the real cli backend whose Create of names starting with "slow"
+// gated is the memory backend whose Create of names starting with "slow"
 // waits for the gate to open (or for its context to end), so that tests
 // can hold operations in flight.
 type gated struct {
-	*cli.Backend
+	*memory.Backend
 	gate    chan struct{}
 	entered chan string
 }
@@ -54,13 +54,13 @@ func waitEntered(t *testing.T, g *gated, n int) {
 // the pending answers of the queue, and that a finished operation is
 // reported once.
 func TestInFlightLimit(t *testing.T) {
-	c := startCluster(t)
-	g := &gated{gate: make(chan struct{}), entered: make(chan string, 16)}
-	pool := openPool(t, c, func(b *cli.Backend) backend.Backend { g.Backend = b; return g })
-	cfg := baseConfig(c)
+	mem, dir := newMemory(t)
+	g := &gated{Backend: mem, gate: make(chan struct{}), entered: make(chan string, 16)}
+	pool := openPool(t, g)
+	cfg := baseConfig()
 	cfg.MaxInFlight = 2
-	srv, hs := serve(t, c, pool, cfg)
-	e := &env{t: t, c: c, pool: pool, srv: srv, hs: hs, root: c.BrickPath(1)}
+	srv, hs := serve(t, pool, cfg)
+	e := &env{t: t, mem: mem, dir: dir, pool: pool, srv: srv, hs: hs}
 	url := hs.URL
 
 	fast, err := e.admin().VolumeCreate(&api.VolumeCreateRequest{Size: 1, Name: "fast"})
@@ -107,8 +107,8 @@ func TestInFlightLimit(t *testing.T) {
 		vr := raw(t, url, "GET", vloc, "", "admin")
 		require.Equal(t, http.StatusOK, vr.status, vr.body)
 		v := decode[api.VolumeInfoResponse](t, vr.body)
-		assert.True(t, strings.HasPrefix(v.Name, c.Volume()+"/slow"), v.Name)
-		_, err := os.Stat(filepath.Join(e.root, strings.TrimPrefix(v.Name, c.Volume()+"/")))
+		assert.True(t, strings.HasPrefix(v.Name, testVolume+"/slow"), v.Name)
+		_, err := os.Stat(filepath.Join(e.dir, strings.TrimPrefix(v.Name, testVolume+"/")))
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusNotFound, raw(t, url, "GET", loc, "", "admin").status, "reported twice")
 	}
@@ -121,11 +121,11 @@ func TestInFlightLimit(t *testing.T) {
 // the running ones when its context ends, and that a cancelled create
 // leaves nothing on the volume.
 func TestShutdown(t *testing.T) {
-	c := startCluster(t)
-	g := &gated{gate: make(chan struct{}), entered: make(chan string, 16)}
-	pool := openPool(t, c, func(b *cli.Backend) backend.Backend { g.Backend = b; return g })
-	srv, hs := serve(t, c, pool, baseConfig(c))
-	e := &env{t: t, c: c, pool: pool, srv: srv, hs: hs, root: c.BrickPath(1)}
+	mem, dir := newMemory(t)
+	g := &gated{Backend: mem, gate: make(chan struct{}), entered: make(chan string, 16)}
+	pool := openPool(t, g)
+	srv, hs := serve(t, pool, baseConfig())
+	e := &env{t: t, mem: mem, dir: dir, pool: pool, srv: srv, hs: hs}
 	before := e.disk(t)
 
 	r := raw(t, hs.URL, "POST", "/volumes", `{"size": 1, "name": "slow_never"}`, "admin")

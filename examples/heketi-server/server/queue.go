@@ -87,6 +87,13 @@ func (q *queue) start(label string, fn func(ctx context.Context) (string, error)
 	return id, nil
 }
 
+// running returns the number of operations in flight.
+func (q *queue) running() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.inflight
+}
+
 // serveStatus answers GET /queue/{id} the way heketi does: 200 with
 // X-Pending while running; then once, 500 with the error, 303 to the
 // resource or 204; 404 "Id not found" for anything else.

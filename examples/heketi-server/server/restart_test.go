@@ -2,10 +2,7 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"syscall"
+	"path"
 	"testing"
 	"time"
 
@@ -16,17 +13,17 @@ import (
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
 )
 
-// TestRestartAndNoDrift checks that the volume list lives on the Gluster
-// volume, not in the server: a new server (new process, new mount) answers
-// exactly as the old one did, and a server sees volumes that another server
-// made or removed, and subvolumes removed behind its back.
+// TestRestartAndNoDrift checks that the volume list lives in the backend
+// (on the Gluster volume, with the cli backend), not in the server: a new
+// server (a new Pool) answers exactly as the old one did, and a server sees
+// volumes that another server made or removed, and subvolumes removed
+// behind its back.
 func TestRestartAndNoDrift(t *testing.T) {
-	c := startCluster(t)
-	brick := c.BrickPath(1)
+	mem, _ := newMemory(t)
 
 	// Server A makes three volumes, then stops.
-	poolA := openPool(t, c, nil)
-	srvA, hsA := serve(t, c, poolA, baseConfig(c))
+	poolA := openPool(t, shared{mem})
+	srvA, hsA := serve(t, poolA, baseConfig())
 	a := newClient(hsA.URL, "admin", adminKey)
 	v1, err := a.VolumeCreate(&api.VolumeCreateRequest{Size: 1, Gid: 3000})
 	require.NoError(t, err)
@@ -37,21 +34,23 @@ func TestRestartAndNoDrift(t *testing.T) {
 	require.Equal(t, 3, v2.Size)
 	v3, err := a.VolumeClone(v1.Id, &api.VolumeCloneRequest{})
 	require.NoError(t, err)
-	assert.Equal(t, c.Volume()+"/vol_"+v3.Id, v3.Name, "a clone without a name gets heketi's default")
+	assert.Equal(t, testVolume+"/vol_"+v3.Id, v3.Name, "a clone without a name gets heketi's default")
 	hsA.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	require.NoError(t, srvA.Shutdown(ctx))
 	require.NoError(t, poolA.Close())
 
-	// The ids are on the volume, in each subvolume's owner marker.
+	// The ids are in the backend, in each subvolume's labels.
 	for _, v := range []*api.VolumeInfoResponse{v1, v2, v3} {
-		assert.Equal(t, v.Id, markerLabels(t, filepath.Join(brick, filepath.Base(v.Name)))[server.LabelID])
+		sv, err := mem.Get(ctxT(t), path.Base(v.Name))
+		require.NoError(t, err)
+		assert.Equal(t, v.Id, sv.Labels[server.LabelID])
 	}
 
-	// Server B, with its own backend and mount, answers the same.
-	poolB := openPool(t, c, nil)
-	_, hsB := serve(t, c, poolB, baseConfig(c))
+	// Server B, with its own Pool, answers the same.
+	poolB := openPool(t, shared{mem})
+	_, hsB := serve(t, poolB, baseConfig())
 	b := newClient(hsB.URL, "admin", adminKey)
 	list, err := b.VolumeList()
 	require.NoError(t, err)
@@ -67,9 +66,9 @@ func TestRestartAndNoDrift(t *testing.T) {
 	assert.Equal(t, int64(3000), v1b.Gid)
 
 	// Server C on the same volume at the same time: each sees what the
-	// other does, as soon as Gluster does (client caches live ~1 s).
-	poolC := openPool(t, c, nil)
-	_, hsC := serve(t, c, poolC, baseConfig(c))
+	// other does.
+	poolC := openPool(t, shared{mem})
+	_, hsC := serve(t, poolC, baseConfig())
 	cc := newClient(hsC.URL, "admin", adminKey)
 	v4, err := cc.VolumeCreate(&api.VolumeCreateRequest{Size: 1, Name: "made_by_c"})
 	require.NoError(t, err)
@@ -104,20 +103,4 @@ func TestRestartAndNoDrift(t *testing.T) {
 	list, err = b.VolumeList()
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{v1.Id, v3.Id}, list.Volumes)
-}
-
-// markerLabels reads the labels of the owner marker of a subvolume
-// directory (on the brick).
-func markerLabels(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	buf := make([]byte, 4096)
-	n, err := syscall.Getxattr(dir, "trusted.subvolkit.v1", buf)
-	require.NoError(t, err, dir)
-	var m struct {
-		Labels map[string]string `json:"labels"`
-	}
-	require.NoError(t, json.Unmarshal(buf[:n], &m))
-	_, err = os.Stat(dir)
-	require.NoError(t, err)
-	return m.Labels
 }

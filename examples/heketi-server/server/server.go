@@ -20,10 +20,11 @@
 // mount.glusterfs.device is "<host>:/<volume>/<directory>": the in-tree
 // provisioner writes the name into the PersistentVolume as the Gluster path
 // and mounts "<storage host>:<name>", which mount.glusterfs reads as a
-// subdirectory mount. Durability is what `gluster volume info` says of the
-// backing volume; snapshots are reported off (a directory cannot be
-// snapshotted on its own); glustervolumeoptions, which apply to whole
-// volumes, are ignored with a warning.
+// subdirectory mount. Durability and bricks are what `gluster volume info`
+// says of the backing volume (the cli backend's VolumeInfo, or
+// Config.VolumeInfo); the snapshot settings asked for are kept and reported
+// back; glustervolumeoptions, which apply to whole volumes, are ignored
+// with a warning.
 //
 // # Protocol
 //
@@ -33,7 +34,10 @@
 // with the error), then 404. At most Config.MaxInFlight operations run at
 // once; more get 429. Errors carry heketi's status codes and messages:
 // 422 for a body that is not JSON, 400 for a request heketi would refuse,
-// 404 "Id not found", 401 for a missing or bad token.
+// 404 "Id not found" (or "Invalid path or request" for paths not served),
+// 401 for a missing or bad token, 500 "… No space" at once for a size
+// larger than the volume. Tokens are checked with heketi.Verifier; GET
+// /hello and GET /metrics need none.
 package server
 
 import (
@@ -49,6 +53,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +62,7 @@ import (
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend/cli"
+	"github.com/subvolkit/subvolkit/backend/heketi"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
@@ -68,6 +74,9 @@ const (
 	LabelID = "heketi.id"
 	// LabelName holds the name the client asked for (or vol_<id>).
 	LabelName = "heketi.name"
+	// LabelSnapshotFactor holds the snapshot factor of a volume created
+	// with snapshots enabled, which heketi reports back.
+	LabelSnapshotFactor = "heketi.snapshot-factor"
 )
 
 // DefaultMaxInFlight is heketi's default limit of operations in flight
@@ -112,9 +121,19 @@ type Config struct {
 	// (subvol.DeletePolicyDelete by default; DeletePolicyArchive keeps
 	// it out of the pool's namespace).
 	DeletePolicy subvol.DeletePolicy
-	// Durability, if not nil, is reported for every volume instead of
-	// what `gluster volume info` says (read through the Pool's cli.Runner).
-	Durability *api.VolumeDurabilityInfo
+	// VolumeInfo, if not nil, is the backing volume's layout (durability
+	// and bricks of every volume) instead of what the Pool's cli backend
+	// reads with `gluster volume info`. Required with other backends.
+	VolumeInfo *cli.VolumeInfo
+	// MaxVolumeBytes is the largest volume: a create or expand beyond it
+	// is refused at once with heketi's 500 "No space". 0 means the size
+	// of the cli backend's volume (Pool.As), or no limit with other
+	// backends.
+	MaxVolumeBytes int64
+	// LogLevel, if not nil, is the level heketi's /internal/logging
+	// reads and sets (heketi-cli loglevel get/set); the Logger should
+	// honour it.
+	LogLevel *slog.LevelVar
 	// Logger receives one record per operation and per refused request
 	// (nil: silent). Tokens and keys are never logged.
 	Logger *slog.Logger
@@ -128,13 +147,19 @@ type Server struct {
 	pool      *subvol.Pool
 	log       *slog.Logger
 	mux       *http.ServeMux
-	auth      *jwtAuth // nil when auth is disabled
+	auth      *heketi.Verifier // nil when auth is disabled
 	clusterID string
 	nodes     []node
 	q         *queue
 	idx       *index
-	dur       *durabilitySource
-	locks     keyedMutex // per directory: expand, clone source, delete
+	layout    *layoutSource
+	maxBytes  int64          // 0: no limit
+	logLevel  *slog.LevelVar // /internal/logging
+	// mutating is held (one token) while an expand or a delete checks
+	// that the directory still holds the volume and changes it; the Pool
+	// locks each call per name, this makes check-then-act and expand's
+	// read-modify-write atomic.
+	mutating chan struct{}
 
 	resMu    sync.Mutex
 	reserved map[string]bool // directories being created
@@ -173,6 +198,7 @@ func New(ctx context.Context, cfg Config, pool *subvol.Pool) (*Server, error) {
 		q:         newQueue(log, cfg.MaxInFlight, cfg.OpTimeout),
 		idx:       &index{pool: pool, log: log, byID: map[string]string{}},
 		reserved:  map[string]bool{},
+		mutating:  make(chan struct{}, 1),
 	}
 	if s.clusterID == "" {
 		s.clusterID = derivedID("cluster", cfg.Volume)
@@ -180,24 +206,34 @@ func New(ctx context.Context, cfg Config, pool *subvol.Pool) (*Server, error) {
 		return nil, fmt.Errorf("heketi server: cluster id %q is not 32 hex digits", cfg.ClusterID)
 	}
 	for _, h := range cfg.Servers {
-		s.nodes = append(s.nodes, node{id: derivedID("node", cfg.Volume+"\x00"+h), host: h})
+		s.nodes = append(s.nodes, node{id: nodeID(cfg.Volume, h), host: h})
 	}
 	if !cfg.DisableAuth {
-		s.auth = &jwtAuth{adminKey: []byte(cfg.AdminKey), now: time.Now}
-		if cfg.UserKey != "" {
-			s.auth.userKey = []byte(cfg.UserKey)
-		}
+		s.auth = &heketi.Verifier{AdminKey: cfg.AdminKey, UserKey: cfg.UserKey}
 	}
-	s.dur = &durabilitySource{fixed: cfg.Durability, volume: cfg.Volume}
-	if cfg.Durability == nil {
-		var r cli.Runner
-		if !pool.As(&r) || r == nil {
-			return nil, errors.New("heketi server: the pool's backend exposes no gluster CLI runner; set Config.Durability")
-		}
-		s.dur.runner = r
+	s.layout = &layoutSource{fixed: cfg.VolumeInfo}
+	var cb *cli.Backend
+	if !pool.As(&cb) {
+		cb = nil
 	}
-	if _, err := s.dur.get(ctx); err != nil {
-		return nil, fmt.Errorf("heketi server: reading the volume's durability: %w", err)
+	s.maxBytes = cfg.MaxVolumeBytes
+	if s.maxBytes == 0 && cb != nil {
+		s.maxBytes = cb.Capacity()
+	}
+	s.logLevel = cfg.LogLevel
+	if s.logLevel == nil {
+		s.logLevel = new(slog.LevelVar)
+	}
+	if cfg.VolumeInfo == nil {
+		if cb == nil {
+			return nil, errors.New("heketi server: the pool's backend is not the gluster CLI backend; set Config.VolumeInfo")
+		}
+		s.layout.src = cb
+	} else if _, err := durability(cfg.VolumeInfo); err != nil {
+		return nil, fmt.Errorf("heketi server: %w", err)
+	}
+	if _, err := s.layout.get(ctx); err != nil {
+		return nil, fmt.Errorf("heketi server: reading the volume's layout: %w", err)
 	}
 	if _, err := s.idx.list(ctx); err != nil {
 		return nil, fmt.Errorf("heketi server: listing volumes: %w", err)
@@ -244,7 +280,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /volumes/{id}/clone", s.withID(s.cloneVolume))
 	s.mux.HandleFunc("GET /clusters", s.listClusters)
 	s.mux.HandleFunc("GET /clusters/{id}", s.withID(s.clusterInfo))
+	s.mux.HandleFunc("POST /clusters", s.createCluster)
 	s.mux.HandleFunc("GET /nodes/{id}", s.withID(s.nodeInfo))
+	s.mux.HandleFunc("GET /devices/{id}", s.withID(s.deviceInfo))
+	s.mux.HandleFunc("GET /internal/logging", s.getLogLevel)
+	s.mux.HandleFunc("POST /internal/logging", s.setLogLevel)
 }
 
 // withID passes the {id} path element on, after heketi's route pattern
@@ -253,15 +293,17 @@ func (s *Server) withID(h func(http.ResponseWriter, *http.Request, string)) http
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if !isHex(id) {
-			http.NotFound(w, r)
+			invalidPath(w)
 			return
 		}
 		h(w, r, id)
 	}
 }
 
-// ServeHTTP implements http.Handler: GET /hello is open to all, everything
-// else needs a valid token unless authentication is disabled.
+// ServeHTTP implements http.Handler: GET /hello and GET /metrics are open
+// to all, as in heketi; everything else needs a valid token unless
+// authentication is disabled. Paths not served answer heketi's 404
+// "Invalid path or request".
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.URL.Path == "/hello" {
 		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
@@ -269,14 +311,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "Hello from Heketi")
 		return
 	}
+	if r.Method == http.MethodGet && r.URL.Path == "/metrics" {
+		s.metrics(w, r)
+		return
+	}
 	if s.auth != nil {
-		if aerr := s.auth.check(r); aerr != nil {
-			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", aerr.status, "why", aerr.msg)
-			http.Error(w, aerr.msg, aerr.status)
+		if _, err := s.auth.Verify(r); err != nil {
+			var ae *heketi.AuthError
+			if !errors.As(err, &ae) {
+				ae = &heketi.AuthError{Status: http.StatusUnauthorized, Message: err.Error()}
+			}
+			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", ae.Status, "why", ae.Message)
+			http.Error(w, ae.Message, ae.Status)
 			return
 		}
 	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		// The mux's own 404 or 405: heketi's text for the 404.
+		w = &notFound{ResponseWriter: w}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// notFound rewrites a 404 answer to heketi's.
+type notFound struct {
+	http.ResponseWriter
+	swallow bool
+}
+
+func (n *notFound) WriteHeader(code int) {
+	if code == http.StatusNotFound {
+		n.swallow = true
+		invalidPath(n.ResponseWriter)
+		return
+	}
+	n.ResponseWriter.WriteHeader(code)
+}
+
+func (n *notFound) Write(b []byte) (int, error) {
+	if n.swallow {
+		return len(b), nil
+	}
+	return n.ResponseWriter.Write(b)
+}
+
+// invalidPath is heketi's answer to a path it does not serve.
+func invalidPath(w http.ResponseWriter) {
+	http.Error(w, "Invalid path or request", http.StatusNotFound)
 }
 
 // Shutdown refuses new operations and waits for the running ones until ctx
@@ -287,8 +368,10 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.q.shutdown(ctx) 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(v)
+	writeBody(w, v)
 }
+
+func writeBody(w http.ResponseWriter, v any) { _ = json.NewEncoder(w).Encode(v) }
 
 // readJSON decodes the body as heketi does (unknown fields ignored); on
 // failure it answers 422 and returns false.
@@ -305,9 +388,17 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 // startOp queues fn and answers 202 with the queue location, or 429 when
-// too many operations run (then undo, if not nil, is called).
-func (s *Server) startOp(w http.ResponseWriter, r *http.Request, label string, fn func(context.Context) (string, error), undo func()) {
-	id, err := s.q.start(label, fn)
+// too many operations run (then undo, if not nil, is called). A failure of
+// fn is reported as heketi does: what (if not "") and the cause.
+func (s *Server) startOp(w http.ResponseWriter, r *http.Request, label, what string, fn func(context.Context) (string, error), undo func()) {
+	id, err := s.q.start(label, func(ctx context.Context) (string, error) {
+		loc, err := fn(ctx)
+		if err != nil {
+			s.log.Warn("operation failed", "what", label, "err", err)
+			return "", jobError(what, err)
+		}
+		return loc, nil
+	})
 	if err != nil {
 		if undo != nil {
 			undo()
@@ -321,6 +412,40 @@ func (s *Server) startOp(w http.ResponseWriter, r *http.Request, label string, f
 	}
 	s.log.Info("operation started", "op", id, "what", label)
 	http.Redirect(w, r, "/queue/"+id, http.StatusAccepted)
+}
+
+// jobError is a failed operation as heketi reports it: "<what>: <cause>",
+// with "No space" for a size that does not fit, and the cause without the
+// SDK's "subvolkit: <op> <name>: <kind>:" prefix.
+func jobError(what string, err error) error {
+	msg := err.Error()
+	var se *subvolkit.Error
+	switch {
+	case subvolkit.KindOf(err) == subvolkit.QuotaExceeded:
+		msg = "No space"
+	case errors.As(err, &se):
+		for se.Err != nil {
+			var inner *subvolkit.Error
+			if !errors.As(se.Err, &inner) {
+				break
+			}
+			se = inner
+		}
+		if se.Err != nil {
+			msg = se.Err.Error()
+		} else {
+			msg = se.Kind.String()
+		}
+	}
+	if what == "" {
+		return errors.New(msg)
+	}
+	return errors.New(what + ": " + msg)
+}
+
+// noSpace answers heketi's refusal of a size that cannot fit.
+func noSpace(w http.ResponseWriter, what string) {
+	http.Error(w, what+": No space", http.StatusInternalServerError)
 }
 
 // bytesOf converts heketi's GiB to bytes; false if it does not fit.
@@ -453,6 +578,10 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Invalid volume size", http.StatusBadRequest)
 		return
 	}
+	if s.maxBytes > 0 && size > s.maxBytes {
+		noSpace(w, what)
+		return
+	}
 	if req.Block {
 		http.Error(w, what+": block-hosting volumes are not supported (volumes are directories of "+s.cfg.Volume+")", http.StatusInternalServerError)
 		return
@@ -474,10 +603,13 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := &subvol.AllocateOptions{Labels: map[string]string{LabelID: id, LabelName: name}}
+	if req.Snapshot.Enable {
+		opts.Labels[LabelSnapshotFactor] = strconv.FormatFloat(float64(req.Snapshot.Factor), 'g', -1, 32)
+	}
 	if req.Gid > 0 {
 		opts.Owner = &subvol.Ownership{UID: 0, GID: int(req.Gid), Mode: 0o2775}
 	}
-	s.startOp(w, r, "create "+dir, func(ctx context.Context) (string, error) {
+	s.startOp(w, r, "create "+dir, what, func(ctx context.Context) (string, error) {
 		defer s.unreserve(dir)
 		sv, err := s.pool.Allocate(ctx, dir, size, opts)
 		if err != nil {
@@ -541,7 +673,11 @@ func (s *Server) volumeInfo(w http.ResponseWriter, r *http.Request, id string) {
 
 // info describes sv as heketi would describe a volume.
 func (s *Server) info(ctx context.Context, sv *subvol.Subvol) (*api.VolumeInfoResponse, error) {
-	dur, err := s.dur.get(ctx)
+	layout, err := s.layout.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dur, err := durability(layout)
 	if err != nil {
 		return nil, err
 	}
@@ -555,6 +691,10 @@ func (s *Server) info(ctx context.Context, sv *subvol.Subvol) (*api.VolumeInfoRe
 	v.Size = int(gib / quota.GiB)
 	v.Name = sv.Volume + sv.Path // the deep path: "<volume>/<directory>"
 	v.Durability = dur
+	v.Bricks = s.bricks(layout, v.Id, sv.Name, sv.SizeBytes)
+	if f, err := strconv.ParseFloat(sv.Labels[LabelSnapshotFactor], 32); err == nil {
+		v.Snapshot.Enable, v.Snapshot.Factor = true, float32(f)
+	}
 	if sv.GID > 0 {
 		v.Gid = int64(sv.GID)
 	}
@@ -578,8 +718,8 @@ func (s *Server) deleteVolume(w http.ResponseWriter, r *http.Request, id string)
 		return
 	}
 	dir := sv.Name
-	s.startOp(w, r, "delete "+dir, func(ctx context.Context) (string, error) {
-		unlock, err := s.locks.lock(ctx, dir)
+	s.startOp(w, r, "delete "+dir, "", func(ctx context.Context) (string, error) {
+		unlock, err := s.lockMutations(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -618,9 +758,13 @@ func (s *Server) expandVolume(w http.ResponseWriter, r *http.Request, id string)
 	if !ok {
 		return
 	}
+	if s.maxBytes > 0 && (delta > s.maxBytes || sv.SizeBytes > s.maxBytes-delta) {
+		noSpace(w, "Failed to allocate volume expansion")
+		return
+	}
 	dir := sv.Name
-	s.startOp(w, r, "expand "+dir, func(ctx context.Context) (string, error) {
-		unlock, err := s.locks.lock(ctx, dir)
+	s.startOp(w, r, "expand "+dir, "Failed to allocate volume expansion", func(ctx context.Context) (string, error) {
+		unlock, err := s.lockMutations(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -640,6 +784,16 @@ func (s *Server) expandVolume(w http.ResponseWriter, r *http.Request, id string)
 		}
 		return "/volumes/" + id, nil
 	}, nil)
+}
+
+// lockMutations takes s.mutating, giving up when ctx is done.
+func (s *Server) lockMutations(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.mutating <- struct{}{}:
+		return func() { <-s.mutating }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *Server) cloneVolume(w http.ResponseWriter, r *http.Request, id string) {
@@ -671,13 +825,11 @@ func (s *Server) cloneVolume(w http.ResponseWriter, r *http.Request, id string) 
 	}
 	srcDir := src.Name
 	opts := &subvol.CloneOptions{Labels: map[string]string{LabelID: cloneID, LabelName: name}}
-	s.startOp(w, r, "clone "+srcDir+" to "+dir, func(ctx context.Context) (string, error) {
+	if f := src.Labels[LabelSnapshotFactor]; f != "" {
+		opts.Labels[LabelSnapshotFactor] = f
+	}
+	s.startOp(w, r, "clone "+srcDir+" to "+dir, what, func(ctx context.Context) (string, error) {
 		defer s.unreserve(dir)
-		unlock, err := s.locks.lock(ctx, srcDir) // no expand or delete of the source meanwhile
-		if err != nil {
-			return "", err
-		}
-		defer unlock()
 		cur, err := s.pool.Get(ctx, srcDir)
 		if err == nil && cur.Labels[LabelID] != id {
 			err = subvolkit.Errorf(subvolkit.NotFound, "clone", srcDir, "volume %s is gone", id)
@@ -711,15 +863,25 @@ func (s *Server) clusterInfo(w http.ResponseWriter, r *http.Request, id string) 
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	writeJSON(w, s.clusterResponse(vols))
+}
+
+// clusterResponse describes the one cluster with the volume ids vols.
+func (s *Server) clusterResponse(vols []string) api.ClusterInfoResponse {
 	info := api.ClusterInfoResponse{Id: s.clusterID, Volumes: vols, BlockVolumes: []string{}}
 	info.File = true
 	for _, n := range s.nodes {
 		info.Nodes = append(info.Nodes, n.id)
 	}
-	writeJSON(w, info)
+	return info
 }
 
 func (s *Server) nodeInfo(w http.ResponseWriter, r *http.Request, id string) {
+	layout, err := s.layout.get(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	for _, n := range s.nodes {
 		if !strings.EqualFold(id, n.id) {
 			continue
@@ -732,6 +894,13 @@ func (s *Server) nodeInfo(w http.ResponseWriter, r *http.Request, id string) {
 		info.Hostnames.Storage = []string{n.host}
 		info.State = api.EntryStateOnline
 		info.DevicesInfo = []api.DeviceInfoResponse{}
+		for _, b := range layout.Bricks {
+			if b.Host == n.host {
+				// Without bricks: the in-tree provisioner asks for
+				// every node on every create; GET /devices/{id} lists them.
+				info.DevicesInfo = append(info.DevicesInfo, s.device(layout, b, nil))
+			}
+		}
 		writeJSON(w, info)
 		return
 	}

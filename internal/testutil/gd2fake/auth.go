@@ -42,6 +42,13 @@ var knownAlgs = map[string]bool{
 // Recover middleware answers 500 with an empty body.
 var errPanic = errors.New("panic: interface conversion")
 
+// glusterd2's scheme is not heketi's, so this fake does not use
+// heketi.Verifier: one fixed issuer ("glustercli") instead of admin/user
+// keys, "iss" and "exp" required by the key function (which reports them as
+// "Token missing <claim> Claim"), MapClaims validation with no iat leeway,
+// no qsh in v4.1.1 (the release pkg/restclient speaks to), and other
+// messages ("Invalid App ID: <iss>").
+//
 // checkAuth reproduces glusterd2/middleware/auth.go: the Authorization
 // header must be "Bearer <JWT>" (scheme case-insensitive), the token must
 // carry "iss" and "exp", be HMAC-signed, come from the issuer "glustercli",

@@ -23,10 +23,35 @@ const (
 	heketiDBVolume = "heketidbstorage"
 )
 
+// brickMaxNum is heketi's default BrickMaxNum: the most brick sets one
+// allocation may split a volume or an expansion into.
+const brickMaxNum = 32
+
 var (
-	errNoSpace  = errors.New("No space")
-	errConflict = errors.New("The target exists, contains other items, or is in use.")
+	errNoSpace = errors.New("No space")
+	// heketi's allocator halves the brick size and doubles the number of
+	// brick sets until the request fits; it gives up with one of these.
+	errMaxBricks    = errors.New("Maximum number of bricks reached.")
+	errMinBrickSize = errors.New("Minimum brick size limit reached.  Out of space.")
+	errConflict     = errors.New("The target exists, contains other items, or is in use.")
 )
+
+// expansionGaveUp is the error heketi's allocator ends with when an
+// expansion of sizeGiB fits in no split: it halves the brick size and
+// doubles the sets until the bricks fall below the minimum size or the sets
+// exceed the maximum, whichever comes first.
+func expansionGaveUp(sizeGiB int) error {
+	size, sets := int64(sizeGiB)*kibPerGiB, 1
+	for {
+		size, sets = size/2, sets*2
+		if size < brickMinSize {
+			return errMinBrickSize
+		}
+		if sets > brickMaxNum {
+			return errMaxBricks
+		}
+	}
+}
 
 func readJSON(r *http.Request, v any) error {
 	b, err := io.ReadAll(r.Body)
@@ -474,6 +499,9 @@ func (s *Server) volumeExpand(w http.ResponseWriter, r *http.Request, id string)
 	c := s.clusterByID(v.info.Cluster)
 	bricks, err := s.allocate(c, v.info.Durability, id, msg.Size)
 	if err != nil {
+		if errors.Is(err, errNoSpace) {
+			err = expansionGaveUp(msg.Size)
+		}
 		http.Error(w, "Failed to allocate volume expansion: "+err.Error(), http.StatusInternalServerError)
 		return
 	}

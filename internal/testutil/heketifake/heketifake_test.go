@@ -260,8 +260,12 @@ func TestCapacity(t *testing.T) {
 	require.EqualError(t, err, "Failed to allocate new volume: No space")
 	v, err := c.VolumeCreate(createReq("fits", 10))
 	require.NoError(t, err)
+	// heketi's allocator splits an expansion that does not fit until the
+	// bricks are too small or too many, and says which.
 	_, err = c.VolumeExpand(v.Id, &api.VolumeExpandRequest{Size: 1})
-	require.EqualError(t, err, "Failed to allocate volume expansion: No space")
+	require.EqualError(t, err, "Failed to allocate volume expansion: Minimum brick size limit reached.  Out of space.")
+	_, err = c.VolumeExpand(v.Id, &api.VolumeExpandRequest{Size: 100000})
+	require.EqualError(t, err, "Failed to allocate volume expansion: Maximum number of bricks reached.")
 	_, err = c.VolumeClone(v.Id, &api.VolumeCloneRequest{Name: "thin"})
 	require.NoError(t, err, "clones are thin")
 }
