@@ -309,7 +309,16 @@ func (r *reconciler) limits(ctx context.Context) error {
 	b := r.b
 	ls, err := b.g.listAllLimits(ctx)
 	if err != nil {
-		return err
+		if k := subvolkit.KindOf(err); k == subvolkit.Canceled || k == subvolkit.DeadlineExceeded || k == subvolkit.Unavailable {
+			return err
+		}
+		// `quota list` answers nothing at all when a limit is set on a
+		// path that no longer exists (removed behind subvolkit's back);
+		// Gluster can neither list nor remove such a limit by path. The
+		// subvolumes' own limits were checked one by one above.
+		r.found(backend.ProblemOrphanLimit, "", "", "`quota list` fails: a limit is probably set on a path removed outside subvolkit; "+
+			"Gluster cannot list or remove it by path (recreate the path, `quota remove` it, remove the path again)", nil)
+		return subvolkit.E(subvolkit.FailedPrecondition, "", "", fmt.Errorf("listing the volume's limits: %w", err))
 	}
 	for _, l := range ls {
 		if r.claims[l.Path] || l.Hard < 0 || l.Path == "/" {
