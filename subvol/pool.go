@@ -32,10 +32,10 @@ type Options struct {
 // A Pool is safe for concurrent use by multiple goroutines. Locking is per
 // name within this Pool; backends make operations safe across processes.
 type Pool struct {
-	b      backend.Backend
-	log    *slog.Logger
-	maxSz  int64
-	locks  keyedlock.Map
+	b     backend.Backend
+	log   *slog.Logger
+	maxSz int64
+	locks keyedlock.Map
 
 	mu       sync.Mutex
 	inflight int           // operations between begin and end

@@ -49,9 +49,11 @@ func (p *Pool) Reconcile(ctx context.Context, opts *ReconcileOptions) (*Reconcil
 	if opts == nil {
 		opts = &ReconcileOptions{}
 	}
-	if err := p.check(ctx, op, ""); err != nil {
+	end, err := p.begin(ctx, op, "")
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	r, ok := p.b.(backend.Reconciler)
 	if !ok {
 		return nil, subvolkit.Errorf(subvolkit.Unimplemented, op, "", "backend %T cannot reconcile", p.b)
@@ -77,9 +79,11 @@ func (p *Pool) Reconcile(ctx context.Context, opts *ReconcileOptions) (*Reconcil
 // limit that disagrees with the record; Reconcile repairs them).
 func (p *Pool) ListAll(ctx context.Context) ([]*Subvol, error) {
 	const op = "list"
-	if err := p.check(ctx, op, ""); err != nil {
+	end, err := p.begin(ctx, op, "")
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	var all []*Subvol
 	opts := &backend.ListOptions{All: true}
 	for {

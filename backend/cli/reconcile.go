@@ -56,7 +56,7 @@ func (r *reconciler) found(problem, name, path, detail string, repair func() err
 	it := backend.ReconcileItem{Problem: problem, Name: name, Path: path, Detail: detail}
 	if r.opts.Repair && repair != nil {
 		if err := repair(); err != nil {
-			r.errs = multierror.Append(r.errs, subvolkit.WithOp("repair "+problem, name, kindOr(subvolkit.Unknown, err)))
+			r.errs = multierror.Append(r.errs, fmt.Errorf("repairing %s %s: %w", problem, name+" "+it.Path, kindOr(subvolkit.Unknown, err)))
 		} else {
 			it.Repaired = true
 		}
@@ -154,7 +154,7 @@ func (r *reconciler) root(ctx context.Context) error {
 			r.claims[volPath(name)] = true
 		}
 		if err != nil {
-			r.errs = multierror.Append(r.errs, subvolkit.WithOp("reconcile", name, err))
+			r.errs = multierror.Append(r.errs, fmt.Errorf("%s: %w", volPath(name), err))
 		}
 	}
 	return nil
@@ -251,7 +251,7 @@ func (r *reconciler) archive(ctx context.Context) error {
 		if ok && r.opts.ArchiveRetention > 0 && time.Since(at) > r.opts.ArchiveRetention {
 			r.found(backend.ProblemArchiveExpired, name, volPath(rel),
 				fmt.Sprintf("archived %s ago", time.Since(at).Round(time.Second)), func() error {
-					unlock, err := b.locker.lock(ctx, "archive/"+e.Name())
+					unlock, err := b.locker.Lock(ctx, "archive/"+e.Name())
 					if err != nil {
 						return err
 					}
