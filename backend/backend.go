@@ -63,7 +63,17 @@ type Subvol struct {
 	Created time.Time
 	// Labels are free-form key/value pairs stored with the subvolume.
 	Labels map[string]string
+	// State is "" for a live subvolume; List with ListOptions.All also
+	// returns others: StateRetained, StateArchived, StateBroken.
+	State string
 }
+
+// Subvol states reported by List with ListOptions.All.
+const (
+	StateRetained = "retained" // out of the pool, data and limit kept
+	StateArchived = "archived" // out of the pool, data in the archive
+	StateBroken   = "broken"   // half-made, or its limit disagrees with its record: Reconcile repairs it
+)
 
 // Ownership sets the owner and permissions of a new subvolume's root
 // directory. A nil *Ownership leaves the backend's default (root, 0o755 for
@@ -130,6 +140,12 @@ type ListOptions struct {
 	PageToken string
 	// MaxResults bounds the page size; 0 means the backend's default.
 	MaxResults int
+	// All lists, besides the live subvolumes, those out of the pool
+	// (retained, archived) and broken ones (half-made, or whose limit
+	// disagrees with their record), where the backend can tell; their
+	// Subvol.State says which. The page order and token are then the
+	// backend's own (several entries may share a name).
+	All bool
 }
 
 // ListPage is one page of List results, sorted by Name.

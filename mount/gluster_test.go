@@ -594,3 +594,59 @@ func TestGlusterStats(t *testing.T) {
 	assert.Positive(t, st.Inodes)
 	require.NoError(t, env.m.Unpublish(ctx, tg))
 }
+
+// A shared mount whose restore fails once (its only server is down) keeps
+// its targets: a later Heal, or a Publish of one of them, restores every
+// bind once the server is back.
+func TestGlusterRestoreAfterFailedHeal(t *testing.T) {
+	c := glustertest.StartT(t, nil)
+	ctx := t.Context()
+	root := c.MountT(t, "")
+	mkdirs(t, root, "r1", "r2")
+	for _, via := range []string{"heal", "publish"} {
+		t.Run(via, func(t *testing.T) {
+			env := newRealEnv(t, ModeShared, nil)
+			t1, t2 := env.target("1"), env.target("2")
+			require.NoError(t, env.m.Publish(ctx, clusterSubvol(c, "/r1"), t1, nil))
+			require.NoError(t, env.m.Publish(ctx, clusterSubvol(c, "/r2"), t2, &PublishOptions{ReadOnly: true}))
+			sms, err := env.m.SharedMounts()
+			require.NoError(t, err)
+			require.Len(t, sms, 1)
+			killFUSE(t, sms[0].Path)
+			require.NoError(t, c.KillNode(1))
+			restarted := false
+			defer func() {
+				if !restarted {
+					assert.NoError(t, c.StartNode(context.Background(), 1))
+				}
+			}()
+			hctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			_, err = env.m.Heal(hctx)
+			cancel()
+			require.Error(t, err, "the server is down: the restore fails")
+			_, err = os.ReadFile(filepath.Join(t1, "x"))
+			require.Error(t, err)
+
+			require.NoError(t, c.StartNode(ctx, 1))
+			restarted = true
+			switch via {
+			case "heal":
+				healed, err := env.m.Heal(ctx)
+				require.NoError(t, err)
+				slices.Sort(healed)
+				assert.Equal(t, []string{t1, t2}, healed)
+			case "publish":
+				require.NoError(t, env.m.Publish(ctx, clusterSubvol(c, "/r1"), t1, nil))
+			}
+			writeRead(t, t1, filepath.Join(root, "r1"), "after-"+via)
+			writeRead(t, filepath.Join(root, "r2"), t2, "r2-after-"+via)
+			assert.ErrorIs(t, os.WriteFile(filepath.Join(t2, "y"), nil, 0o644), syscall.EROFS, "still read-only")
+			for _, tg := range []string{t1, t2} {
+				require.NoError(t, env.m.Unpublish(ctx, tg))
+			}
+			sms, err = env.m.SharedMounts()
+			require.NoError(t, err)
+			assert.Empty(t, sms)
+		})
+	}
+}

@@ -467,6 +467,13 @@ func (m *Mounter) mountFUSE(ctx context.Context, p *plan, sub, mp, logFile strin
 			return mountEntry{}, mountErr
 		}
 		reason, kind := logReason(readLogTail(logFile, offset))
+		if kind == subvolkit.Unknown && order.live < 0 && m.probeTimeout > 0 {
+			// Not probed before the mount (one server): an unreachable
+			// server is Unavailable, whatever the client logged.
+			if pr, err := probe(context.WithoutCancel(ctx), p.servers, m.probePort, m.probeTimeout); err == nil && pr.live == 0 {
+				order.live = 0
+			}
+		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "mount %s on %s: ", src, mp)
 		if reason != "" {
@@ -657,6 +664,7 @@ func (m *Mounter) Heal(ctx context.Context) (healed []string, err error) {
 			keys = append(keys, filepath.Base(e.MountPoint))
 		}
 	}
+	keys = append(keys, m.restoreKeys()...) // restores that failed earlier
 	slices.Sort(keys)
 	var errs []error
 	for _, key := range slices.Compact(keys) {
@@ -684,6 +692,9 @@ func (m *Mounter) healKey(ctx context.Context, key string) ([]string, error) {
 	}
 	mp := filepath.Join(m.sharedDir, key)
 	if _, ok := t.top(mp); !ok {
+		if len(m.readRestore(key)) > 0 {
+			return m.healShared(ctx, key, nil) // a restore that failed earlier
+		}
 		return nil, nil
 	}
 	herr := m.health(ctx, mp)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/subvolkit/subvolkit"
 )
@@ -157,6 +158,12 @@ func (m *Mounter) publishShared(ctx context.Context, p *plan, target string) err
 	}
 	mp := filepath.Join(m.sharedDir, key)
 
+	if len(m.readRestore(key)) > 0 {
+		// An earlier restore failed: finish it (every remembered target).
+		if _, err := m.healShared(ctx, key, p); err != nil {
+			return err
+		}
+	}
 	t, err := m.table()
 	if err != nil {
 		return err
@@ -344,12 +351,70 @@ func (m *Mounter) forget(key string) {
 	m.mu.Unlock()
 }
 
+// restoreBind is a target bound to a shared mount whose restore is under
+// way, remembered in <StateDir>/shared/<key>.restore.json until it is
+// bound again: a restore that fails (servers unreachable) leaves the binds
+// dead and the shared mount detached, and a later Heal or Publish must
+// still know the targets.
+type restoreBind struct {
+	Target   string `json:"target"`
+	Root     string `json:"root"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+func (m *Mounter) restorePath(key string) string {
+	return filepath.Join(m.sharedDir, key+".restore.json")
+}
+
+func (m *Mounter) readRestore(key string) []restoreBind {
+	b, err := os.ReadFile(m.restorePath(key))
+	if err != nil {
+		return nil
+	}
+	var rb []restoreBind
+	if err := json.Unmarshal(b, &rb); err != nil {
+		m.log.Warn("ignoring a corrupt restore list", "path", m.restorePath(key), "err", err)
+		return nil
+	}
+	return rb
+}
+
+func (m *Mounter) writeRestore(key string, rb []restoreBind) error {
+	if len(rb) == 0 {
+		if err := os.Remove(m.restorePath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	b, err := json.Marshal(rb)
+	if err != nil {
+		return err
+	}
+	tmp := m.restorePath(key) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, m.restorePath(key))
+}
+
+// restoreKeys returns the keys with a restore under way.
+func (m *Mounter) restoreKeys() []string {
+	ms, _ := filepath.Glob(filepath.Join(m.sharedDir, "*.restore.json"))
+	var keys []string
+	for _, p := range ms {
+		keys = append(keys, strings.TrimSuffix(filepath.Base(p), ".restore.json"))
+	}
+	return keys
+}
+
 // healShared remounts the shared mount key, whose client has died, and
 // replaces its binds. p, if not nil, is a plan that uses this shared mount
 // (it supplies sensitive options); otherwise the state file is used. The
 // caller holds the key's lock. Binds are replaced only once the new mount
 // works, so a failure leaves them dead (ENOTCONN) rather than empty
-// directories that writes would fill on the node's own disk.
+// directories that writes would fill on the node's own disk; their targets
+// are written down first, so a later Heal or Publish restores them even
+// though the dead shared mount is gone from the mount table.
 func (m *Mounter) healShared(ctx context.Context, key string, p *plan) ([]string, error) {
 	mp := filepath.Join(m.sharedDir, key)
 	if p == nil {
@@ -363,34 +428,63 @@ func (m *Mounter) healShared(ctx context.Context, key string, p *plan) ([]string
 		return nil, err
 	}
 	old, ok := t.top(mp)
-	if !ok {
+	binds := m.readRestore(key)
+	if ok {
+		for _, b := range m.binds(t, old) {
+			if !slices.ContainsFunc(binds, func(r restoreBind) bool { return r.Target == b.MountPoint }) {
+				binds = append(binds, restoreBind{Target: b.MountPoint, Root: b.Root, ReadOnly: b.readOnly()})
+			}
+		}
+	}
+	if !ok && len(binds) == 0 {
 		return nil, nil
 	}
-	binds := m.binds(t, old)
-	m.log.Warn("restoring dead shared mount", "mountpoint", mp, "source", old.Source, "binds", len(binds))
-	if err := m.unmountAll(ctx, mp, true); err != nil {
+	if err := m.writeRestore(key, binds); err != nil {
+		return nil, fmt.Errorf("remembering the binds of %s: %w", mp, err)
+	}
+	m.log.Warn("restoring dead shared mount", "mountpoint", mp, "binds", len(binds))
+	if ok {
+		if err := m.unmountAll(ctx, mp, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(mp, 0o700); err != nil {
 		return nil, err
 	}
 	sh, err := m.mountShared(ctx, p, key)
 	if err != nil {
-		return nil, fmt.Errorf("remounting %s: %w", mp, err)
+		return nil, fmt.Errorf("remounting %s (its binds stay dead until a later Heal or Publish): %w", mp, err)
 	}
 	var healed []string
+	var left []restoreBind
 	var errs []error
 	for _, b := range binds {
-		if err := m.unmountAll(ctx, b.MountPoint, true); err != nil {
+		// A target unpublished meanwhile has nothing mounted: skip it.
+		tt, err := m.table()
+		if err != nil {
+			return healed, err
+		}
+		if _, mountedThere := tt.top(b.Target); !mountedThere {
+			continue
+		}
+		if err := m.unmountAll(ctx, b.Target, true); err != nil {
 			errs = append(errs, err)
+			left = append(left, b)
 			continue
 		}
 		sub := b.Root
 		if sub == "/" {
 			sub = ""
 		}
-		if err := m.bind(ctx, sh, sub, b.MountPoint, b.readOnly()); err != nil {
+		if err := m.bind(ctx, sh, sub, b.Target, b.ReadOnly); err != nil {
 			errs = append(errs, err)
+			left = append(left, b)
 			continue
 		}
-		healed = append(healed, b.MountPoint)
+		healed = append(healed, b.Target)
+	}
+	if err := m.writeRestore(key, left); err != nil {
+		errs = append(errs, err)
 	}
 	return healed, errors.Join(errs...)
 }

@@ -441,7 +441,7 @@ func (p *Pool) check(ctx context.Context, op, name string) error {
 	if err := ctx.Err(); err != nil {
 		return subvolkit.E(subvolkit.Canceled, op, name, err)
 	}
-	if name == "" && op == "list" {
+	if name == "" && (op == "list" || op == "reconcile") {
 		return nil
 	}
 	if err := naming.ValidateSubvolName(name); err != nil {

@@ -40,6 +40,9 @@ type Subvol struct {
 	Created time.Time
 	// Labels are free-form key/value pairs stored with the subvolume.
 	Labels map[string]string
+	// State is "" for a live subvolume; Pool.ListAll also returns
+	// "retained", "archived" and "broken" ones.
+	State string
 }
 
 // Ownership sets the owner and permissions of a new subvolume's root
@@ -97,7 +100,7 @@ func fromBackend(b *backend.Subvol) *Subvol {
 		Servers: slices.Clone(b.Servers), Volume: b.Volume, Path: b.Path,
 		MountOptions: maps.Clone(b.MountOptions), Source: b.Source,
 		UID: b.UID, GID: b.GID, Mode: b.Mode, Created: b.Created,
-		Labels: maps.Clone(b.Labels),
+		Labels: maps.Clone(b.Labels), State: b.State,
 	}
 }
 

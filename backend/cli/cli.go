@@ -79,6 +79,13 @@ type Options struct {
 	GlusterfsPath string
 	// Logger receives debug records of CLI calls (nil: silent).
 	Logger *slog.Logger
+	// PurgeBusyAge is how recently a file in a deleted subvolume may have
+	// been modified for the background purge to leave it (bounded by the
+	// subvolume's limit, which stays until the purge finishes) and retry
+	// later: a writer that still has a file open keeps writing into a
+	// limited directory instead of into an unlinked, unlimited file. 0
+	// means 5 s; a negative value removes every file at once.
+	PurgeBusyAge time.Duration
 }
 
 // Backend is the gluster CLI backend. It is safe for concurrent use by
@@ -99,6 +106,8 @@ type Backend struct {
 	mu         sync.RWMutex
 	closed     bool
 	capacity   int64 // volume size in bytes at Open
+	purger     *purger
+	failHook   func(step string) // crash tests only (export_test.go)
 }
 
 var (
@@ -195,6 +204,9 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if o.GlusterfsPath == "" {
 		o.GlusterfsPath = "glusterfs"
 	}
+	if o.PurgeBusyAge == 0 {
+		o.PurgeBusyAge = 5 * time.Second
+	}
 	if o.MountDir == "" {
 		h := sha256.Sum256([]byte(strings.Join(o.Servers, ",")))
 		o.MountDir = filepath.Join("/run/subvolkit/cli", o.Volume+"-"+hex.EncodeToString(h[:4]))
@@ -224,7 +236,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if err := syscall.Statfs(b.mnt, &st); err == nil {
 		b.capacity = int64(st.Blocks) * int64(st.Bsize)
 	}
-	if err := b.prepareMeta(ctx); err != nil {
+	if err := b.prepareMeta(); err != nil {
 		b.Close()
 		return nil, subvolkit.WithOp(op, "", err)
 	}
@@ -242,6 +254,10 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 			b.log.WarnContext(ctx, "no quota aux mount; limits are read back through the CLI", "err", err)
 		}
 	}
+	// The purger resumes, in the background, purges that an earlier
+	// process (or a crash) left in the trash.
+	b.purger = newPurger(b)
+	go b.purger.run()
 	return b, nil
 }
 
@@ -368,23 +384,15 @@ func (b *Backend) healAux(ctx context.Context) error {
 	return nil
 }
 
-// prepareMeta makes the backend's directory and finishes deletions a crash
-// interrupted.
-func (b *Backend) prepareMeta(ctx context.Context) error {
-	for _, d := range []string{metaDir, metaDir + "/trash", metaDir + "/archive"} {
+// prepareMeta makes the backend's directories. It removes nothing: the
+// trash is purged in the background.
+func (b *Backend) prepareMeta() error {
+	for _, d := range []string{metaDir, stagingDir, trashDir, archiveDir} {
 		if err := os.Mkdir(filepath.Join(b.mnt, d), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return subvolkit.E(subvolkit.Unavailable, "prepare", "", err)
+			return subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}
 	}
 	b.locker = nameLocker{path: filepath.Join(b.mnt, metaDir, "locks")}
-	trash := filepath.Join(b.mnt, metaDir, "trash")
-	entries, _ := os.ReadDir(trash)
-	for _, e := range entries {
-		if ctx.Err() != nil {
-			break
-		}
-		_ = os.RemoveAll(filepath.Join(trash, e.Name()))
-	}
 	return nil
 }
 
@@ -419,6 +427,9 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	if b.purger != nil {
+		b.purger.stop() // before the mounts go
+	}
 	if b.auxMounted.Load() {
 		if err := b.mounter.Unmount(b.aux); err == nil {
 			_ = os.Remove(b.aux)
@@ -476,33 +487,13 @@ func (b *Backend) inspect(name string) (*marker, *syscall.Stat_t, error) {
 		return nil, &st, errNoMarker
 	}
 	m, err := readMarker(b.dir(name))
+	if errors.Is(err, errGone) {
+		return nil, nil, nil // renamed or removed meanwhile by another process
+	}
 	if err != nil {
-		return nil, &st, err
+		return nil, &st, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	return m, &st, nil
-}
-
-// Create implements backend.Backend: mkdir, owner marker (state creating),
-// ownership, quota limit-usage, read the limit back, marker ready. Any
-// failure removes what was made; a crash leaves a "creating" directory that
-// the next Create or Delete of the name removes.
-func (b *Backend) Create(ctx context.Context, req *backend.CreateRequest) (*backend.Subvol, error) {
-	const op = "create"
-	if err := b.checkCreate(op, req.Name, req.SizeBytes, req.Parameters); err != nil {
-		return nil, err
-	}
-	unlock, err := b.begin(ctx, op, req.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	m := &marker{State: stateCreating, Name: req.Name, Size: req.SizeBytes, Created: time.Now().UTC(), Labels: req.Labels}
-	sv, err := b.make(ctx, op, req.Name, m, req.Owner, nil)
-	if err != nil {
-		return nil, err
-	}
-	b.log.DebugContext(ctx, "created", "name", req.Name, "size", req.SizeBytes)
-	return sv, nil
 }
 
 func (b *Backend) checkCreate(op, name string, size int64, params map[string]string) error {
@@ -517,89 +508,6 @@ func (b *Backend) checkCreate(op, name string, size int64, params map[string]str
 		return subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "the cli backend takes no per-subvolume parameters (got %q)", k)
 	}
 	return nil
-}
-
-// clearStale makes way for a new subvolume called name, whose directory
-// exists: AlreadyExists if it is ours and live, or not ours; the removal of
-// a leftover of ours that a crash or failure left half-made or half-deleted.
-func (b *Backend) clearStale(ctx context.Context, op, name string) error {
-	m, _, err := b.inspect(name)
-	switch {
-	case err == nil && m == nil:
-		return nil
-	case errors.Is(err, errNoMarker):
-		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s exists on volume %s and is not managed by subvolkit", volPath(name), b.opts.Volume)
-	case err != nil:
-		return subvolkit.WithOp("", "", err)
-	}
-	switch m.State {
-	case stateCreating, stateDeleting:
-		// Under the cluster-wide name lock, so nobody is working on it.
-		b.log.InfoContext(ctx, "removing a half-made or half-deleted subvolume", "name", name, "state", m.State)
-		if err := b.destroy(ctx, name); err != nil {
-			return subvolkit.WithOp("", "", err)
-		}
-		return nil
-	case stateRetained:
-		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "a retained subvolume holds the name (delete it with the delete policy to reuse the name)")
-	}
-	return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "subvolume exists (size %s)", quota.HumanSize(m.Size))
-}
-
-// make creates name's directory, fills it (fill may be nil), sets its limit
-// and marks it ready; on failure it removes everything it made.
-func (b *Backend) make(ctx context.Context, op, name string, m *marker, owner *backend.Ownership,
-	fill func(ctx context.Context, dir string) error) (_ *backend.Subvol, err error) {
-	dir := b.dir(name)
-	// mkdir first, and look at what is there only when something is: the
-	// common case costs no extra lookup.
-	err = os.Mkdir(dir, 0o700)
-	if errors.Is(err, os.ErrExist) {
-		if err := b.clearStale(ctx, op, name); err != nil {
-			return nil, err
-		}
-		err = os.Mkdir(dir, 0o700)
-	}
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s appeared concurrently", volPath(name))
-		}
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	defer func() {
-		if err == nil {
-			return
-		}
-		// Clean up even when ctx is cancelled: nothing half-made stays.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if derr := b.destroy(cctx, name); derr != nil {
-			err = errors.Join(err, fmt.Errorf("cleaning up %s: %w", volPath(name), derr))
-		}
-	}()
-	if err := writeMarker(dir, m); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	if fill != nil {
-		if err := fill(ctx, dir); err != nil {
-			return nil, subvolkit.E(subvolkit.Unknown, "", "", err)
-		}
-	}
-	if err := applyOwner(dir, owner); err != nil {
-		return nil, subvolkit.E(subvolkit.InvalidArgument, "", "", err)
-	}
-	if err := b.setLimit(ctx, name, m.Size); err != nil {
-		return nil, subvolkit.WithOp("", "", err)
-	}
-	m.State = stateReady
-	if err := writeMarker(dir, m); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	return b.subvol(name, m, &st), nil
 }
 
 func applyOwner(dir string, o *backend.Ownership) error {
@@ -671,33 +579,6 @@ func (b *Backend) readLimit(ctx context.Context, name string) (quotaLimit, error
 	}
 }
 
-// destroy removes name's limit and data. The caller holds name's lock and
-// has checked that the directory is ours.
-func (b *Backend) destroy(ctx context.Context, name string) error {
-	dir := b.dir(name)
-	if m, err := readMarker(dir); err == nil && m.State != stateDeleting {
-		m.State = stateDeleting
-		if err := writeMarker(dir, m); err != nil {
-			return err
-		}
-	}
-	// Limit first: a limit left on a removed path makes `quota list`
-	// print nothing at all, hiding every other limit.
-	if err := b.g.removeLimit(ctx, volPath(name)); err != nil && subvolkit.KindOf(err) != subvolkit.NotFound {
-		return err
-	}
-	// Rename out of the namespace (atomic, frees the name at once), then
-	// remove; a crash in between leaves only trash, cleared at Open.
-	trash := filepath.Join(b.mnt, metaDir, "trash", fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
-	if err := os.Rename(dir, trash); err != nil {
-		return subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
-		b.log.WarnContext(ctx, "trash left behind", "path", trash, "err", err)
-	}
-	return nil
-}
-
 // Get implements backend.Backend.
 func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error) {
 	const op = "get"
@@ -714,7 +595,7 @@ func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error)
 	if m == nil || m.State != stateReady {
 		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
 	}
-	return b.subvol(name, m, st), nil
+	return b.subvol(name, b.settled(ctx, name, m), st), nil
 }
 
 func (b *Backend) checkOpen(ctx context.Context, op, name string) error {
@@ -735,63 +616,6 @@ func (b *Backend) checkOpen(ctx context.Context, op, name string) error {
 	return subvolkit.WithOp("", "", b.ensureMounted(ctx))
 }
 
-// Delete implements backend.Backend. It refuses (FailedPrecondition) to
-// touch a directory without the owner marker.
-func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteOptions) error {
-	const op = "delete"
-	if opts == nil {
-		opts = &backend.DeleteOptions{}
-	}
-	unlock, err := b.begin(ctx, op, name)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	m, _, err := b.inspect(name)
-	switch {
-	case errors.Is(err, errNoMarker):
-		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
-			"%s on volume %s has no subvolkit owner marker; refusing to remove it", volPath(name), b.opts.Volume)
-	case err != nil:
-		return subvolkit.WithOp("", "", err)
-	case m == nil:
-		return subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
-	}
-	policy := opts.Policy
-	if m.State == stateCreating || m.State == stateDeleting {
-		// Never handed out, or already on its way: finish the job.
-		policy = backend.DeletePolicyDelete
-	}
-	switch policy {
-	case backend.DeletePolicyRetain:
-		if m.State == stateRetained {
-			return subvolkit.Errorf(subvolkit.NotFound, "", "", "subvolume %q was already retained", name)
-		}
-		m.State = stateRetained
-		if err := writeMarker(b.dir(name), m); err != nil {
-			return subvolkit.E(subvolkit.Unavailable, "", "", err)
-		}
-		return nil
-	case backend.DeletePolicyArchive:
-		if err := b.g.removeLimit(ctx, volPath(name)); err != nil && subvolkit.KindOf(err) != subvolkit.NotFound {
-			return subvolkit.WithOp("", "", err)
-		}
-		m.State = stateArchived
-		if err := writeMarker(b.dir(name), m); err != nil {
-			return subvolkit.E(subvolkit.Unavailable, "", "", err)
-		}
-		dst := filepath.Join(b.mnt, metaDir, "archive", fmt.Sprintf("%s-%s", name, time.Now().UTC().Format("20060102T150405.000000000Z")))
-		if err := os.Rename(b.dir(name), dst); err != nil {
-			return subvolkit.E(subvolkit.Unavailable, "", "", err)
-		}
-		return nil
-	}
-	if err := b.destroy(ctx, name); err != nil {
-		return subvolkit.WithOp("", "", err)
-	}
-	return nil
-}
-
 // List implements backend.Backend: the ready subvolumes at the volume's
 // root, read from their markers (no CLI call).
 func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
@@ -801,6 +625,9 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 	}
 	if err := b.checkOpen(ctx, op, ""); err != nil {
 		return nil, err
+	}
+	if opts.All {
+		return b.listAll(ctx, opts)
 	}
 	entries, err := os.ReadDir(b.mnt)
 	if err != nil {
@@ -831,45 +658,6 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 	return page, nil
 }
 
-// Resize implements backend.Resizer: it sets the new absolute limit and reads
-// it back. Shrinking below the space in use is FailedPrecondition.
-func (b *Backend) Resize(ctx context.Context, name string, size int64) (*backend.Subvol, error) {
-	const op = "resize"
-	if err := b.checkCreate(op, name, size, nil); err != nil {
-		return nil, err
-	}
-	unlock, err := b.begin(ctx, op, name)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	m, st, err := b.ready(op, name)
-	if err != nil {
-		return nil, err
-	}
-	if size == m.Size {
-		return b.subvol(name, m, st), nil
-	}
-	if size < m.Size {
-		cur, err := b.readLimit(ctx, name)
-		if err != nil {
-			return nil, subvolkit.WithOp("", "", err)
-		}
-		if cur.Used > size {
-			return nil, subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "cannot shrink to %s: %s in use",
-				quota.HumanSize(size), quota.HumanSize(cur.Used))
-		}
-	}
-	if err := b.setLimit(ctx, name, size); err != nil {
-		return nil, subvolkit.WithOp("", "", err)
-	}
-	m.Size = size
-	if err := writeMarker(b.dir(name), m); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	return b.subvol(name, m, st), nil
-}
-
 func (b *Backend) ready(op, name string) (*marker, *syscall.Stat_t, error) {
 	m, st, err := b.inspect(name)
 	if errors.Is(err, errNoMarker) || (err == nil && (m == nil || m.State != stateReady)) {
@@ -897,46 +685,6 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 	u := quota.NewUsage(l.Hard, l.Used)
 	u.Files, u.Dirs = l.Files, l.Dirs
 	return &u, nil
-}
-
-// Clone implements backend.Cloner: a new directory filled with a copy of the
-// source's tree (ownership, modes, times, symlinks and xattrs kept), then
-// the limit. The source's own owner and mode are kept unless req.Owner says
-// otherwise.
-func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backend.Subvol, error) {
-	const op = "clone"
-	if err := b.checkOpen(ctx, op, req.Source); err != nil {
-		return nil, err
-	}
-	unlockDst, err := b.begin(ctx, op, req.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer unlockDst()
-	srcM, srcSt, err := b.ready(op, req.Source)
-	if err != nil {
-		return nil, err
-	}
-	size := req.SizeBytes
-	if size == 0 {
-		size = srcM.Size
-	}
-	if size < srcM.Size {
-		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "size %s is smaller than the source %q (%s)",
-			quota.HumanSize(size), req.Source, quota.HumanSize(srcM.Size))
-	}
-	if err := b.checkCreate(op, req.Name, size, req.Parameters); err != nil {
-		return nil, err
-	}
-	owner := req.Owner
-	if owner == nil {
-		owner = &backend.Ownership{UID: int(srcSt.Uid), GID: int(srcSt.Gid), Mode: srcSt.Mode & 0o7777}
-	}
-	m := &marker{State: stateCreating, Name: req.Name, Size: size, Source: req.Source, Created: time.Now().UTC(), Labels: req.Labels}
-	src := b.dir(req.Source)
-	return b.make(ctx, op, req.Name, m, owner, func(ctx context.Context, dir string) error {
-		return copyTree(ctx, src, dir)
-	})
 }
 
 // Ping implements backend.Pinger: the volume must answer `volume info` and be

@@ -28,20 +28,53 @@
 // client deep-mounts server:/<volume>/<name> (GlusterFS ≥ 3.12). With
 // features.quota-deem-statfs on (the default once quota is enabled) df in
 // such a mount reports the limit as the size. The backend keeps its own
-// files in /.subvolkit (locks, trash, archive); subvolume names never start
+// files in /.subvolkit (locks, staging, trash, archive); subvolume names never start
 // with a dot.
 //
 // Every subvolume carries an owner marker, the trusted.subvolkit.v1 extended
 // attribute (writable only with CAP_SYS_ADMIN, so workloads cannot forge or
-// strip it), recording its state, size, source and labels. Create is
+// strip it), recording its state, size, source and labels.
 //
-//	mkdir → marker "creating" → owner and mode → limit-usage → read back → marker "ready"
+// # Crash safety
 //
-// and is undone on any failure, also when the context is cancelled. A crash
-// leaves a "creating" directory that is never listed and that the next
-// Create or Delete of the name removes. Delete refuses a directory without
-// the marker and removes the quota limit before the data: a limit left on a
-// removed path makes `quota list` print nothing at all.
+// Create and Clone build the subvolume in /.subvolkit/staging/<name>.<nonce>:
+//
+//	mkdir → marker "creating" → owner and mode → limit-usage → read back → (copy) → marker "ready" → rename to /<name>
+//
+// A rename keeps the directory's quota limit, so the volume's root only ever
+// holds complete subvolumes. A failure removes what was made, also when the
+// context is cancelled; a crash leaves a staging entry that the next Create,
+// Clone or Delete of the name, or Reconcile, removes. Resize writes the new
+// size into the marker as pending before it changes the limit, and makes it
+// final after: Get reports the size the quota has, and the next Resize or
+// Reconcile completes a crashed one (a Resize to the recorded size still sets
+// the limit when the quota disagrees).
+//
+// Delete (policy delete) renames /<name> into /.subvolkit/trash and returns
+// (tens of milliseconds, whatever the tree's size). The limit goes with it:
+// a writer that still has a file open there stays bounded. A background
+// purger removes the data with the limit in place, then the limit, then the
+// empty directory (a limit left on a removed path makes `quota list` print
+// nothing at all). Files modified within Options.PurgeBusyAge (5 s) are
+// left, still bounded, and retried with backoff, as are directories that
+// fill again; Gluster cannot tell a client which files another client holds
+// open, so a writer idle longer than that whose file is then removed writes
+// into an unlinked, unlimited file. The purge resumes, in the background,
+// after a restart; Purge runs a pass under a context and PurgeStatus reports
+// progress; Close stops it. Archive marks, renames into /.subvolkit/archive,
+// then removes the limit; each step is finished by the next call or by
+// Reconcile.
+//
+// Reconcile (dry run unless Repair) finds staging leftovers, half-made,
+// half-deleted and half-archived subvolumes, interrupted resizes, limits
+// that disagree with the marker, limits on paths that are not subvolumes,
+// empty unmarked directories (removed) and foreign ones (reported only),
+// the trash, and archives past a retention age. A name locked by a running
+// operation is skipped. Delete refuses a directory without the marker.
+//
+// Child processes (the gluster CLI) run in their own process group, are
+// killed with it when the context is done, and die with the caller
+// (Pdeathsig).
 //
 // # Concurrency
 //
@@ -75,7 +108,9 @@
 // Create, Get, Delete (delete, retain, archive), List, Resize (grow and
 // shrink, not below the space in use), Clone (a copy of the tree keeping
 // ownership, modes, times, symlinks and extended attributes; hard links are
-// copied as separate files), Usage (from `quota list <path>`), Ping.
+// copied as separate files), Usage (from `quota list <path>`), Ping,
+// Reconcile; List with ListOptions.All shows retained, archived and broken
+// subvolumes too.
 //
 // # As
 //
@@ -88,6 +123,9 @@
 // A missing subvolume is NotFound; an existing name, or a directory without
 // the owner marker, is AlreadyExists on Create; Delete of such a directory
 // is FailedPrecondition. A volume that is missing, stopped or without quota
-// is FailedPrecondition; a CLI that cannot run, or a volume lock that stays
-// busy, is Unavailable; messages the backend does not know are Unknown.
+// is FailedPrecondition; a CLI that cannot run, glusterd unreachable
+// ("Connection failed"), or a volume lock that stays busy, is Unavailable;
+// an owner UID or GID beyond 32 bits, or labels too large for the marker's
+// extended attribute, are InvalidArgument; messages the backend does not
+// know are Unknown.
 package cli

@@ -93,7 +93,7 @@ func (g *glusterCLI) once(ctx context.Context, args []string) (*cliOutput, error
 		if runErr != nil && msg == "" {
 			ce.Message = runErr.Error()
 		}
-		kind := subvolkit.Unknown
+		kind := classify(ce) // non-XML answers: "Connection failed…" when glusterd is down
 		if runErr != nil && !isExitError(runErr) {
 			kind = subvolkit.Unavailable // the CLI could not be run at all
 		}
@@ -136,7 +136,11 @@ func classify(ce *CLIError) subvolkit.Kind {
 		return subvolkit.NotFound
 	case strings.Contains(m, "out of range"), strings.Contains(m, "Please enter"):
 		return subvolkit.InvalidArgument
-	case strings.Contains(m, "not connected"), strings.Contains(m, "Connection failed"), strings.Contains(m, "is not running"):
+	case strings.Contains(m, "not connected"), strings.Contains(m, "Connection failed"), strings.Contains(m, "is not running"),
+		strings.Contains(m, "gluster daemon is operational"), strings.Contains(m, "Connection refused"),
+		strings.Contains(m, "timed out"), strings.Contains(m, "Error : Request timed out"),
+		strings.Contains(m, "not operational"), strings.Contains(m, "Locking failed"), strings.Contains(m, "Staging failed"),
+		strings.Contains(m, "Commit failed"), strings.Contains(m, "is down"):
 		return subvolkit.Unavailable
 	}
 	return subvolkit.Unknown

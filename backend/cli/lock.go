@@ -58,3 +58,24 @@ func (l *nameLocker) Lock(ctx context.Context, name string) (unlock func(), err 
 		}
 	}
 }
+
+// tryLock takes the lock for key if it is free and reports whether it did.
+func (l *nameLocker) tryLock(key string) (unlock func(), ok bool, err error) {
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: int64(h.Sum64() % (1 << 30)), Len: 1}
+	switch err := syscall.FcntlFlock(f.Fd(), fOFDSetLK, &lk); err {
+	case nil:
+		return func() { f.Close() }, true, nil
+	case syscall.EAGAIN, syscall.EACCES:
+		f.Close()
+		return nil, false, nil
+	default:
+		f.Close()
+		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"fcntl lock", l.path, err})
+	}
+}

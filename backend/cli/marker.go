@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/subvolkit/subvolkit"
 )
 
 // markerXattr holds the owner marker on every subvolume directory the backend
@@ -15,9 +17,9 @@ const markerXattr = "trusted.subvolkit.v1"
 
 // Subvolume states recorded in the marker.
 const (
-	stateCreating = "creating" // made, limit not yet verified: never handed out
+	stateCreating = "creating" // being built in the staging area: never handed out
 	stateReady    = "ready"
-	stateDeleting = "deleting" // limit being removed, data about to go
+	stateDeleting = "deleting" // left by older versions: limit being removed, data about to go
 	stateRetained = "retained" // out of the pool, data and limit kept
 	stateArchived = "archived" // out of the pool, data moved to the archive
 )
@@ -30,9 +32,23 @@ type marker struct {
 	Source  string            `json:"source,omitempty"`
 	Created time.Time         `json:"created"`
 	Labels  map[string]string `json:"labels,omitempty"`
+	// Pending is the size a Resize is setting (0: none). It is written
+	// before the limit changes and cleared after, so a crash in between is
+	// seen and completed by the next Resize or Reconcile.
+	Pending int64 `json:"pending,omitempty"`
 }
 
-var errNoMarker = errors.New("no subvolkit owner marker")
+// maxMarker bounds the encoded marker: a brick's file system stores every
+// extended attribute of an inode in one block (ext4: 4 KiB, shared with
+// Gluster's own attributes), so larger labels are refused up front.
+const maxMarker = 3072
+
+var (
+	errNoMarker = errors.New("no subvolkit owner marker")
+	// errGone is a directory that went away between its lookup and the
+	// read of its marker (renamed or removed by another process).
+	errGone = errors.New("directory went away")
+)
 
 func readMarker(path string) (*marker, error) {
 	buf := make([]byte, 4096)
@@ -45,6 +61,9 @@ func readMarker(path string) (*marker, error) {
 		if errors.Is(err, syscall.ENODATA) {
 			return nil, errNoMarker
 		}
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, errGone
+		}
 		if err != nil {
 			return nil, &pathErr{"getxattr", path, err}
 		}
@@ -56,12 +75,35 @@ func readMarker(path string) (*marker, error) {
 	}
 }
 
+func errMarkerTooBig(n int) error {
+	return subvolkit.Errorf(subvolkit.InvalidArgument, "", "",
+		"labels too large: the owner marker would be %d bytes, at most %d fit in an extended attribute", n, maxMarker)
+}
+
+// checkMarker refuses a marker that cannot be stored.
+func checkMarker(m *marker) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return subvolkit.E(subvolkit.InvalidArgument, "", "", err)
+	}
+	if len(b) > maxMarker {
+		return errMarkerTooBig(len(b))
+	}
+	return nil
+}
+
 func writeMarker(path string, m *marker) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
+	if len(b) > maxMarker {
+		return errMarkerTooBig(len(b))
+	}
 	if err := syscall.Setxattr(path, markerXattr, b, 0); err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.E2BIG) || errors.Is(err, syscall.ERANGE) {
+			return subvolkit.E(subvolkit.InvalidArgument, "", "", fmt.Errorf("labels too large for the owner marker: %w", &pathErr{"setxattr", path, err}))
+		}
 		return &pathErr{"setxattr", path, err}
 	}
 	return nil

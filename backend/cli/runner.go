@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
+	"syscall"
+	"time"
 )
 
 // Runner runs the gluster command-line tool. args are the arguments after
@@ -40,8 +42,24 @@ func (r *ExecRunner) Run(ctx context.Context, args ...string) ([]byte, []byte, e
 	}
 	all := append(append([]string{}, r.ExtraArgs...), args...)
 	cmd := exec.CommandContext(ctx, path, all...)
+	configureChild(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.Bytes(), stderr.Bytes(), err
+}
+
+// configureChild makes cmd's process die with its caller: it runs in a
+// process group of its own, which is killed (SIGKILL) when the context is
+// done, and it gets SIGKILL if the caller dies (Pdeathsig), so a killed SDK
+// process leaves no `gluster … limit-usage` running behind it.
+func configureChild(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error {
+		if cmd.Process == nil {
+			return nil
+		}
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = 5 * time.Second
 }
