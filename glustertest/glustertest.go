@@ -948,12 +948,26 @@ func (c *Cluster) Gluster(ctx context.Context, args ...string) (string, error) {
 			break
 		}
 	}
-	stdout, stderr, err := c.Runner(n).Run(ctx, append([]string{"--mode=script"}, args...)...)
-	out := string(append(stdout, stderr...))
-	if err != nil {
-		return out, fmt.Errorf("gluster %s (node %d): %w: %s", strings.Join(args, " "), n, err, strings.TrimSpace(out))
+	// glusterd's cluster-wide volume lock may be held by a transaction of
+	// the code under test (a background purge dropping a limit, say): retry
+	// "Another transaction is in progress" (opErrno 30802) with a bounded
+	// backoff, as the backends do.
+	delay := 50 * time.Millisecond
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		stdout, stderr, err := c.Runner(n).Run(ctx, append([]string{"--mode=script"}, args...)...)
+		out := string(append(stdout, stderr...))
+		if err == nil {
+			return out, nil
+		}
+		if !strings.Contains(out, "Another transaction is in progress") || time.Now().After(deadline) {
+			return out, fmt.Errorf("gluster %s (node %d): %w: %s", strings.Join(args, " "), n, err, strings.TrimSpace(out))
+		}
+		if serr := sleepCtx(ctx, delay); serr != nil {
+			return out, fmt.Errorf("gluster %s (node %d): %w: %s", strings.Join(args, " "), n, serr, strings.TrimSpace(out))
+		}
+		delay = min(2*delay, time.Second)
 	}
-	return out, nil
 }
 
 // Mount FUSE-mounts <node>:/<volume><subpath> (subpath "" or "/dir") on a
