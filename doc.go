@@ -47,10 +47,12 @@
 //
 // # A short example
 //
+//	// Once per volume: enable quota, strict quota timeouts.
+//	err := cli.Prepare(ctx, nil, "gv0", &cli.PrepareOptions{StrictQuota: true})
+//	if err != nil { … }
 //	b, err := cli.Open(ctx, &cli.Options{
-//		Volume:      "gv0",
-//		Servers:     []string{"gluster-1", "gluster-2", "gluster-3"},
-//		StrictQuota: true,
+//		Volume:  "gv0",
+//		Servers: []string{"gluster-1", "gluster-2", "gluster-3"},
 //	})
 //	if err != nil { … }
 //	pool := subvol.NewPool(b, nil)

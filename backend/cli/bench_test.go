@@ -212,9 +212,12 @@ func BenchmarkConcurrentAllocate8(b *testing.B) {
 }
 
 func openBackendB(b *testing.B, c *glustertest.Cluster) *cli.Backend {
+	if err := cli.Prepare(context.Background(), c.Runner(1), c.Volume(), &cli.PrepareOptions{StrictQuota: true}); err != nil {
+		b.Fatal(err)
+	}
 	bk, err := cli.Open(context.Background(), &cli.Options{
 		Volume: c.Volume(), Servers: c.Servers(), Runner: c.Runner(1),
-		MountDir: filepath.Join(c.BaseDir(), "bench-mnt"), StrictQuota: true,
+		MountDir: filepath.Join(c.BaseDir(), "bench-mnt"),
 	})
 	if err != nil {
 		b.Fatal(err)

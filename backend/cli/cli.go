@@ -32,7 +32,7 @@ const metaDir = ".subvolkit"
 // Options configure the backend. Volume and Servers are required.
 type Options struct {
 	// Volume is the Gluster volume that holds the subvolumes. It must be
-	// started and have quota enabled (see EnableQuota).
+	// started and prepared (quota enabled; see Prepare).
 	Volume string
 	// Servers are the volume's volfile servers (host names or addresses),
 	// the preferred first. The backend mounts the volume from them and
@@ -52,21 +52,13 @@ type Options struct {
 	// MountOptions are extra glusterfs mount options for the backend's
 	// own mount, such as "log-level=WARNING".
 	MountOptions []string
-	// EnableQuota enables quota on the volume at Open if it is off.
-	// Without it, a volume without quota is a FailedPrecondition error.
-	EnableQuota bool
-	// StrictQuota sets features.hard-timeout and features.soft-timeout to
-	// 0 at Open, so bricks re-check usage on every write. With Gluster's
-	// defaults (5 s and 60 s) a writer can overshoot a limit by tens of
-	// MiB; with 0 the overshoot is about one write-behind window (about
-	// 1-2 MiB measured), at the cost of more quota traffic on the bricks.
-	StrictQuota bool
-	// RetryMax bounds the retries of a CLI call that found the volume
-	// lock busy ("Another transaction is in progress"); 0 means 20.
-	RetryMax int
-	// RetryBackoff is the first retry delay, doubled up to 2 s; 0 means
-	// 50 ms.
-	RetryBackoff time.Duration
+	// RetryMaxAttempts bounds the retries of a CLI call that found the
+	// volume lock busy ("Another transaction is in progress");
+	// 0 means DefaultRetryMaxAttempts, negative never retries.
+	RetryMaxAttempts int
+	// RetryMinDelay and RetryMaxDelay bound the delay between retries,
+	// which doubles from the minimum (jittered); 0 means the defaults.
+	RetryMinDelay, RetryMaxDelay time.Duration
 	// NoQuotaAuxMount turns off the backend's second, read-only use of
 	// the volume: a FUSE mount made with glusterd's quota client pid,
 	// through which limits and usage are read from extended attributes in
@@ -87,6 +79,13 @@ type Options struct {
 	// means 5 s; a negative value removes every file at once.
 	PurgeBusyAge time.Duration
 }
+
+// Defaults for the Options fields left zero.
+const (
+	DefaultRetryMaxAttempts = 20
+	DefaultRetryMinDelay    = 50 * time.Millisecond
+	DefaultRetryMaxDelay    = 2 * time.Second
+)
 
 // Backend is the gluster CLI backend. It is safe for concurrent use by
 // multiple goroutines, and several Backends (in one or many processes, on
@@ -121,7 +120,7 @@ var (
 
 func init() {
 	backend.Register("cli", func(ctx context.Context, params map[string]string) (backend.Backend, error) {
-		opts, err := ParseParams(params)
+		opts, err := OptionsFromParams(params)
 		if err != nil {
 			return nil, err
 		}
@@ -129,51 +128,66 @@ func init() {
 	})
 }
 
-// ParseParams turns string parameters (as given to backend.Open("cli", …))
-// into Options: volume (required), servers (comma-separated, required),
-// mountdir, strictquota and enablequota ("true"/"false"), glusterpath (the
-// CLI binary) and glusterargs (space-separated extra CLI arguments, such as
-// --glusterd-sock=/path). Unknown keys are InvalidArgument.
-func ParseParams(params map[string]string) (*Options, error) {
+// Parameter names of OptionsFromParams (and of backend.Open("cli", …)). The
+// retry keys are spelled the same in every backend.
+const (
+	ParamVolume           = "volume"           // required
+	ParamServers          = "servers"          // comma list, required
+	ParamMountDir         = "mountdir"         // Options.MountDir
+	ParamGlusterPath      = "glusterpath"      // the gluster CLI binary
+	ParamGlusterArgs      = "glusterargs"      // space-separated extra CLI arguments, such as --glusterd-sock=/path
+	ParamRetryMaxAttempts = "retrymaxattempts" // Options.RetryMaxAttempts, an integer
+	ParamRetryMinDelay    = "retrymindelay"    // Options.RetryMinDelay, a Go duration ("50ms")
+	ParamRetryMaxDelay    = "retrymaxdelay"    // Options.RetryMaxDelay, a Go duration ("2s")
+)
+
+// OptionsFromParams turns string parameters (a StorageClass's, or those
+// given to backend.Open("cli", …)) into Options; see the Param constants.
+// Unknown or malformed parameters are errors of kind InvalidArgument.
+func OptionsFromParams(params map[string]string) (*Options, error) {
+	const op = "cli options"
 	opts := &Options{}
 	r := &ExecRunner{}
 	for k, v := range params {
+		var err error
 		switch k {
-		case "volume":
+		case ParamVolume:
 			opts.Volume = v
-		case "servers":
+		case ParamServers:
 			for _, s := range strings.Split(v, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					opts.Servers = append(opts.Servers, s)
 				}
 			}
-		case "mountdir":
+		case ParamMountDir:
 			opts.MountDir = v
-		case "strictquota", "enablequota":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "open cli backend", "", "parameter %s: %q is not a boolean", k, v)
-			}
-			if k == "strictquota" {
-				opts.StrictQuota = b
-			} else {
-				opts.EnableQuota = b
-			}
-		case "glusterpath":
+		case ParamGlusterPath:
 			r.Path = v
-		case "glusterargs":
+		case ParamGlusterArgs:
 			r.ExtraArgs = strings.Fields(v)
+		case ParamRetryMaxAttempts:
+			opts.RetryMaxAttempts, err = strconv.Atoi(strings.TrimSpace(v))
+		case ParamRetryMinDelay:
+			opts.RetryMinDelay, err = time.ParseDuration(strings.TrimSpace(v))
+		case ParamRetryMaxDelay:
+			opts.RetryMaxDelay, err = time.ParseDuration(strings.TrimSpace(v))
 		default:
-			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "open cli backend", "", "unknown parameter %q", k)
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "unknown parameter %q", k)
+		}
+		if err != nil {
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "parameter %s=%q: %v", k, v, err)
 		}
 	}
 	opts.Runner = r
 	return opts, nil
 }
 
-// Open checks the volume (it must exist and be started), enables quota or
-// strict quota if asked, and mounts the volume. The caller must Close the
-// backend.
+// Open checks the volume (it must exist, be started and have quota enabled)
+// and mounts it for the backend's directory work. Like sql.Open, it changes
+// no setting of the volume: preparing one (enabling quota, strict quota
+// timeouts) is Prepare's job, called once per volume. A volume without quota
+// is an error of kind FailedPrecondition that says to call Prepare. The
+// caller must Close the backend.
 func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	const op = "open cli backend"
 	if opts == nil || opts.Volume == "" {
@@ -195,12 +209,19 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if o.Runner == nil {
 		o.Runner = &ExecRunner{}
 	}
-	if o.RetryMax == 0 {
-		o.RetryMax = 20
+	switch {
+	case o.RetryMaxAttempts == 0:
+		o.RetryMaxAttempts = DefaultRetryMaxAttempts
+	case o.RetryMaxAttempts < 0:
+		o.RetryMaxAttempts = 0
 	}
-	if o.RetryBackoff == 0 {
-		o.RetryBackoff = 50 * time.Millisecond
+	if o.RetryMinDelay <= 0 {
+		o.RetryMinDelay = DefaultRetryMinDelay
 	}
+	if o.RetryMaxDelay <= 0 {
+		o.RetryMaxDelay = DefaultRetryMaxDelay
+	}
+	o.RetryMaxDelay = max(o.RetryMaxDelay, o.RetryMinDelay)
 	if o.GlusterfsPath == "" {
 		o.GlusterfsPath = "glusterfs"
 	}
@@ -213,7 +234,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	}
 	b := &Backend{
 		opts:    o,
-		g:       &glusterCLI{runner: o.Runner, volume: o.Volume, retryMax: o.RetryMax, backoff: o.RetryBackoff},
+		g:       newGlusterCLI(o.Runner, o.Volume, o.RetryMaxAttempts, o.RetryMinDelay, o.RetryMaxDelay),
 		mounter: o.Mounter,
 		mnt:     o.MountDir,
 		log:     o.Logger,
@@ -224,7 +245,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	if err := b.prepareVolume(ctx); err != nil {
+	if err := b.checkVolume(ctx); err != nil {
 		return nil, subvolkit.WithOp(op, "", err)
 	}
 	mounted, err := b.mountVolume(ctx)
@@ -261,7 +282,9 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	return b, nil
 }
 
-func (b *Backend) prepareVolume(ctx context.Context) error {
+// checkVolume checks that the volume is started and prepared; it changes
+// nothing.
+func (b *Backend) checkVolume(ctx context.Context) error {
 	info, err := b.g.volumeInfo(ctx)
 	if err != nil {
 		return err
@@ -270,26 +293,9 @@ func (b *Backend) prepareVolume(ctx context.Context) error {
 		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "", "volume %s is %s, not Started", b.opts.Volume, info.StatusStr)
 	}
 	if v, _ := info.option("features.quota"); v != "on" {
-		if !b.opts.EnableQuota {
-			return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
-				"quota is not enabled on volume %s (run `gluster volume quota %s enable`, or set EnableQuota)", b.opts.Volume, b.opts.Volume)
-		}
-		if _, err := b.g.call(ctx, true, "volume", "quota", b.opts.Volume, "enable"); err != nil {
-			var ce *CLIError
-			if !errors.As(err, &ce) || !strings.Contains(ce.Message, "already enabled") {
-				return err
-			}
-		}
-	}
-	if b.opts.StrictQuota {
-		for _, key := range []string{"features.hard-timeout", "features.soft-timeout"} {
-			if v, _ := info.option(key); v == "0" {
-				continue
-			}
-			if err := b.g.setOption(ctx, key, "0"); err != nil {
-				return err
-			}
-		}
+		return subvolkit.Errorf(subvolkit.FailedPrecondition, "", "",
+			"quota is not enabled on volume %s: prepare the volume once with cli.Prepare (or `gluster volume quota %s enable`)",
+			b.opts.Volume, b.opts.Volume)
 	}
 	return nil
 }

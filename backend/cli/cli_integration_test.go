@@ -49,9 +49,10 @@ func openBackend(t *testing.T, c *glustertest.Cluster, r cli.Runner, mods ...fun
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	require.NoError(t, cli.Prepare(ctx, r, c.Volume(), &cli.PrepareOptions{StrictQuota: true}))
 	o := &cli.Options{
 		Volume: c.Volume(), Servers: c.Servers(), Runner: r,
-		MountDir: filepath.Join(t.TempDir(), "mnt"), StrictQuota: true,
+		MountDir: filepath.Join(t.TempDir(), "mnt"),
 	}
 	for _, m := range mods {
 		m(o)
@@ -106,6 +107,46 @@ func (e *env) stateErr(ctx context.Context) (string, error) {
 		}
 	}
 	return fmt.Sprintf("entries=%v limits=%v", names, lims), nil
+}
+
+// Open changes nothing on the volume: on a volume without quota it fails
+// with FailedPrecondition and says to call Prepare; Prepare enables quota
+// and the strict timeouts, idempotently, and Open then works.
+func TestOpenNeedsPrepare(t *testing.T) {
+	c := glustertest.StartT(t, &glustertest.Options{Nodes: 1, Quota: glustertest.Bool(false)})
+	ctx := ctxT(t)
+	r := c.Runner(1)
+	info := func() string {
+		out, err := c.Gluster(ctx, "volume", "info", c.Volume())
+		require.NoError(t, err)
+		return out
+	}
+	require.NotContains(t, info(), "features.quota: on")
+
+	_, err := cli.Open(ctx, &cli.Options{
+		Volume: c.Volume(), Servers: c.Servers(), Runner: r, MountDir: filepath.Join(t.TempDir(), "mnt"),
+	})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, subvolkit.ErrFailedPrecondition), "%v", err)
+	assert.Contains(t, err.Error(), "cli.Prepare")
+	assert.NotContains(t, info(), "features.quota: on", "Open enabled quota")
+
+	require.NoError(t, cli.Prepare(ctx, r, c.Volume(), &cli.PrepareOptions{StrictQuota: true}))
+	got := info()
+	assert.Contains(t, got, "features.quota: on")
+	assert.Contains(t, got, "features.hard-timeout: 0")
+	assert.Contains(t, got, "features.soft-timeout: 0")
+	require.NoError(t, cli.Prepare(ctx, r, c.Volume(), &cli.PrepareOptions{StrictQuota: true}), "Prepare is idempotent")
+
+	b := openBackend(t, c, r)
+	pool := subvol.NewPool(b, nil)
+	sv, err := pool.Allocate(ctx, "prepared", quota.MiB, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(quota.MiB), sv.SizeBytes)
+	require.NoError(t, pool.Delete(ctx, "prepared", nil))
+
+	err = cli.Prepare(ctx, r, "no-such-volume", nil)
+	assert.True(t, errors.Is(err, subvolkit.ErrFailedPrecondition) || errors.Is(err, subvolkit.ErrNotFound), "%v", err)
 }
 
 func TestPoolEndToEnd(t *testing.T) {

@@ -7,17 +7,30 @@
 // the CLI gets wrong in several cases. It does its directory work through its
 // own FUSE mount of the volume, verified against the mount table.
 //
+// # Preparing a volume, then opening it
+//
+// Prepare readies a volume once: it enables quota and, with StrictQuota,
+// sets the strict quota timeouts. Those are cluster-wide volume settings, so
+// Open never changes them (as sql.Open has no side effects): Open only
+// checks the volume (started, quota on; otherwise FailedPrecondition saying
+// to call Prepare) and mounts it for its own directory work.
+//
+//	if err := cli.Prepare(ctx, nil, "gv0", &cli.PrepareOptions{StrictQuota: true}); err != nil { … }
+//	b, err := cli.Open(ctx, &cli.Options{Volume: "gv0", Servers: []string{"gfs1", "gfs2"}})
+//
 // # Parameters
 //
-// Open takes Options; backend.Open("cli", params) takes strings:
+// Open takes Options; OptionsFromParams and backend.Open("cli", params) take
+// strings (the retry keys are spelled the same in every backend):
 //
-//	volume       the Gluster volume (required; started, quota enabled)
-//	servers      comma-separated volfile servers, preferred first (required)
-//	mountdir     where the backend mounts the volume (default /run/subvolkit/cli/…)
-//	strictquota  "true": features.hard-timeout and soft-timeout 0 (see below)
-//	enablequota  "true": run `volume quota VOL enable` if quota is off
-//	glusterpath  the gluster binary (default: gluster in PATH)
-//	glusterargs  extra CLI arguments, such as --glusterd-sock=/path
+//	volume            the Gluster volume (required; started, prepared)
+//	servers           comma-separated volfile servers, preferred first (required)
+//	mountdir          where the backend mounts the volume (default /run/subvolkit/cli/…)
+//	glusterpath       the gluster binary (default: gluster in PATH)
+//	glusterargs       extra CLI arguments, such as --glusterd-sock=/path
+//	retrymaxattempts  retries of a busy volume lock (default 20)
+//	retrymindelay     first retry delay (default 50ms), doubled up to
+//	retrymaxdelay     (default 2s)
 //
 // Mutating quota calls must reach a glusterd of the trusted pool through its
 // local socket: glusterd refuses them from --remote-host.
@@ -89,7 +102,7 @@
 //
 // With Gluster's default timeouts (hard 5 s, soft 60 s) the bricks check
 // usage against stale figures and a writer can overshoot a limit by tens of
-// MiB. StrictQuota sets both to 0; the overshoot is then about one
+// MiB. PrepareOptions.StrictQuota sets both to 0; the overshoot is then about one
 // write-behind window (a few hundred KiB to ~2 MiB measured) at the cost of
 // more quota traffic on the bricks.
 //
@@ -114,7 +127,9 @@
 //
 // # As
 //
-// Backend.As accepts **cli.Backend and *cli.Runner. Errors from a failed
+// Backend.As accepts **cli.Backend and *cli.Runner.
+// Backend.PurgeTrash removes what interrupted deletions left in the trash;
+// Open does not. Errors from a failed
 // CLI call wrap a *CLIError (errors.As) with the arguments, opRet, opErrno
 // and message.
 //

@@ -29,11 +29,15 @@ func (e *CLIError) Error() string {
 // glusterCLI runs CLI calls for one volume: it serializes the calls that take
 // glusterd's cluster-wide volume lock and retries the lock conflicts.
 type glusterCLI struct {
-	runner   Runner
-	volume   string
-	retryMax int
-	backoff  time.Duration
-	lockMu   sync.Mutex // serializes quota calls (they take the volume lock)
+	runner             Runner
+	volume             string
+	retryMax           int
+	minDelay, maxDelay time.Duration
+	lockMu             sync.Mutex // serializes quota calls (they take the volume lock)
+}
+
+func newGlusterCLI(r Runner, volume string, retryMax int, minDelay, maxDelay time.Duration) *glusterCLI {
+	return &glusterCLI{runner: r, volume: volume, retryMax: retryMax, minDelay: minDelay, maxDelay: maxDelay}
 }
 
 // call runs one CLI call and returns its parsed answer. Calls that take the
@@ -45,7 +49,7 @@ func (g *glusterCLI) call(ctx context.Context, locked bool, args ...string) (*cl
 		g.lockMu.Lock()
 		defer g.lockMu.Unlock()
 	}
-	delay := g.backoff
+	delay := g.minDelay
 	for attempt := 1; ; attempt++ {
 		out, err := g.once(ctx, args)
 		var ce *CLIError
@@ -64,9 +68,7 @@ func (g *glusterCLI) call(ctx context.Context, locked bool, args ...string) (*cl
 			return nil, subvolkit.E(subvolkit.Canceled, "", "", ctx.Err())
 		case <-t.C:
 		}
-		if delay < 2*time.Second {
-			delay *= 2
-		}
+		delay = min(2*delay, g.maxDelay)
 	}
 }
 

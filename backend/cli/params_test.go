@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,27 +14,31 @@ import (
 	"github.com/subvolkit/subvolkit/backend"
 )
 
-func TestParseParams(t *testing.T) {
-	o, err := ParseParams(map[string]string{
+func TestOptionsFromParams(t *testing.T) {
+	o, err := OptionsFromParams(map[string]string{
 		"volume": "gv0", "servers": " gfs1, gfs2 ,,gfs3", "mountdir": "/mnt/x",
-		"strictquota": "true", "enablequota": "1", "glusterpath": "/usr/sbin/gluster",
-		"glusterargs": "--glusterd-sock=/run/gd.sock  --log-file=/tmp/cli.log",
+		"glusterpath":      "/usr/sbin/gluster",
+		"glusterargs":      "--glusterd-sock=/run/gd.sock  --log-file=/tmp/cli.log",
+		"retrymaxattempts": "3", "retrymindelay": "10ms", "retrymaxdelay": "1s",
 	})
 	require.NoError(t, err)
 	assert.Equal(t, "gv0", o.Volume)
 	assert.Equal(t, []string{"gfs1", "gfs2", "gfs3"}, o.Servers)
 	assert.Equal(t, "/mnt/x", o.MountDir)
-	assert.True(t, o.StrictQuota)
-	assert.True(t, o.EnableQuota)
+	assert.Equal(t, 3, o.RetryMaxAttempts)
+	assert.Equal(t, 10*time.Millisecond, o.RetryMinDelay)
+	assert.Equal(t, time.Second, o.RetryMaxDelay)
 	r := o.Runner.(*ExecRunner)
 	assert.Equal(t, "/usr/sbin/gluster", r.Path)
 	assert.Equal(t, []string{"--glusterd-sock=/run/gd.sock", "--log-file=/tmp/cli.log"}, r.ExtraArgs)
 
 	for _, bad := range []map[string]string{
 		{"volume": "v", "colour": "blue"},
-		{"volume": "v", "strictquota": "maybe"},
+		{"volume": "v", "strictquota": "true"}, // a Prepare option, not Open's
+		{"volume": "v", "retrymindelay": "soon"},
+		{"volume": "v", "retrymaxattempts": "many"},
 	} {
-		_, err := ParseParams(bad)
+		_, err := OptionsFromParams(bad)
 		assert.True(t, errors.Is(err, subvolkit.ErrInvalidArgument), "%v: %v", bad, err)
 	}
 }
@@ -68,5 +74,12 @@ func TestOpenRequiresStartedVolumeWithQuota(t *testing.T) {
 		_, err := Open(context.Background(), &Options{Volume: "v", Servers: []string{"h"}, Runner: r, MountDir: t.TempDir()})
 		assert.True(t, errors.Is(err, subvolkit.ErrFailedPrecondition), "%v", err)
 		assert.Contains(t, err.Error(), want)
+		if answer == noQuota {
+			assert.Contains(t, err.Error(), "cli.Prepare", "the error says how to prepare the volume")
+		}
+		for _, c := range r.calls {
+			assert.NotContains(t, strings.Join(c, " "), "set", "Open changes no volume setting")
+			assert.NotContains(t, strings.Join(c, " "), "enable", "Open changes no volume setting")
+		}
 	}
 }

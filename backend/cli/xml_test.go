@@ -123,7 +123,7 @@ func TestCallKinds(t *testing.T) {
 		{`<cliOutput><opRet>-1</opRet><opErrno>0</opErrno><opErrstr>something new</opErrstr></cliOutput>`, subvolkit.Unknown},
 	}
 	for _, c := range cases {
-		g := &glusterCLI{runner: &scriptRunner{fn: func(int, []string) (string, string, error) { return c.answer, "", nil }}, volume: "v", retryMax: 1, backoff: time.Millisecond}
+		g := &glusterCLI{runner: &scriptRunner{fn: func(int, []string) (string, string, error) { return c.answer, "", nil }}, volume: "v", retryMax: 1, minDelay: time.Millisecond}
 		_, err := g.call(context.Background(), true, "volume", "quota", "v", "list", "/x")
 		require.Error(t, err)
 		assert.Equal(t, c.kind, subvolkit.KindOf(err), "%v", err)
@@ -134,12 +134,12 @@ func TestCallKinds(t *testing.T) {
 }
 
 func TestRemoveLimitWithoutLimitIsNotAnError(t *testing.T) {
-	g := &glusterCLI{runner: &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlNoLimit, "", nil }}, volume: "v", retryMax: 1, backoff: time.Millisecond}
+	g := &glusterCLI{runner: &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlNoLimit, "", nil }}, volume: "v", retryMax: 1, minDelay: time.Millisecond}
 	assert.NoError(t, g.removeLimit(context.Background(), "/b"))
 }
 
 func TestCLINotRunnable(t *testing.T) {
-	g := &glusterCLI{runner: &ExecRunner{Path: "/nonexistent/gluster"}, volume: "v", retryMax: 1, backoff: time.Millisecond}
+	g := &glusterCLI{runner: &ExecRunner{Path: "/nonexistent/gluster"}, volume: "v", retryMax: 1, minDelay: time.Millisecond}
 	_, err := g.volumeInfo(context.Background())
 	assert.Equal(t, subvolkit.Unavailable, subvolkit.KindOf(err), "%v", err)
 }
@@ -151,7 +151,7 @@ func TestRetryOnBusyVolumeLock(t *testing.T) {
 		}
 		return xmlEmptyQuota, "", nil
 	}}
-	g := &glusterCLI{runner: r, volume: "v", retryMax: 5, backoff: time.Millisecond}
+	g := &glusterCLI{runner: r, volume: "v", retryMax: 5, minDelay: time.Millisecond}
 	_, err := g.call(context.Background(), true, "volume", "quota", "v", "limit-usage", "/a", "1024")
 	require.NoError(t, err)
 	assert.Len(t, r.calls, 4, "three busy answers, then success")
@@ -160,7 +160,7 @@ func TestRetryOnBusyVolumeLock(t *testing.T) {
 
 func TestRetryGivesUp(t *testing.T) {
 	r := &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlBusy, "", nil }}
-	g := &glusterCLI{runner: r, volume: "v", retryMax: 3, backoff: time.Millisecond}
+	g := &glusterCLI{runner: r, volume: "v", retryMax: 3, minDelay: time.Millisecond}
 	_, err := g.call(context.Background(), true, "volume", "quota", "v", "list")
 	require.Error(t, err)
 	assert.Equal(t, subvolkit.Unavailable, subvolkit.KindOf(err))
@@ -176,7 +176,7 @@ func TestRetryStopsOnCancel(t *testing.T) {
 		}
 		return xmlBusy, "", nil
 	}}
-	g := &glusterCLI{runner: r, volume: "v", retryMax: 1000, backoff: 5 * time.Millisecond}
+	g := &glusterCLI{runner: r, volume: "v", retryMax: 1000, minDelay: 5 * time.Millisecond}
 	_, err := g.call(ctx, true, "volume", "quota", "v", "list")
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, subvolkit.Canceled, subvolkit.KindOf(err))
@@ -199,7 +199,7 @@ func TestQuotaCallsAreSerialized(t *testing.T) {
 		mu.Unlock()
 		return xmlEmptyQuota, "", nil
 	}}
-	g := &glusterCLI{runner: r, volume: "v", retryMax: 1, backoff: time.Millisecond}
+	g := &glusterCLI{runner: r, volume: "v", retryMax: 1, minDelay: time.Millisecond}
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
@@ -248,14 +248,14 @@ func TestReadLimitRetriesAMomentaryNotFound(t *testing.T) {
 		}
 		return xmlQuotaList, "", nil
 	}}
-	b := &Backend{g: &glusterCLI{runner: r, volume: "v", retryMax: 1, backoff: time.Millisecond}}
+	b := &Backend{g: &glusterCLI{runner: r, volume: "v", retryMax: 1, minDelay: time.Millisecond}}
 	l, err := b.readLimit(context.Background(), "x")
 	require.NoError(t, err)
 	assert.Equal(t, int64(10485760), l.Hard)
 	assert.Len(t, r.calls, 3)
 
 	r = &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlEmptyQuota, "", nil }}
-	b = &Backend{g: &glusterCLI{runner: r, volume: "v", retryMax: 1, backoff: time.Millisecond}}
+	b = &Backend{g: &glusterCLI{runner: r, volume: "v", retryMax: 1, minDelay: time.Millisecond}}
 	_, err = b.readLimit(context.Background(), "x")
 	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "a path that stays missing is NotFound: %v", err)
 	assert.Len(t, r.calls, 6, "bounded")

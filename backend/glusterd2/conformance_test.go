@@ -26,10 +26,10 @@ type harness struct {
 
 func (h *harness) MakeBackend(ctx context.Context, t *testing.T) (backend.Backend, error) {
 	return glusterd2.Open(ctx, &glusterd2.Options{
-		URL:          h.srv.URL(),
-		Secret:       h.srv.Secret(),
-		RetryWaitMin: time.Millisecond,
-		RetryWaitMax: 10 * time.Millisecond,
+		URL:           h.srv.URL(),
+		Secret:        h.srv.Secret(),
+		RetryMinDelay: time.Millisecond,
+		RetryMaxDelay: 10 * time.Millisecond,
 	})
 }
 

@@ -17,8 +17,9 @@
 //	user        JWT issuer; glusterd2 v4.1.1 accepts only "glustercli" (default)
 //	secret      the shared secret, the content of glusterd2's <workdir>/auth;
 //	            empty for a glusterd2 with REST authentication off
-//	cacert      PEM file of CAs to trust for https
-//	insecure    "true" to skip TLS verification
+//	tlscafile   PEM file of CAs to trust for https
+//	tlsinsecure "true" to skip TLS verification
+//	retrymaxattempts, retrymindelay, retrymaxdelay   retry bounds ("4", "500ms", "8s")
 //	replica     replica count of new volumes: 0/1 (none, the default), 2, 3
 //	disperse    disperse (erasure-coded) brick count, at least 3
 //	redundancy  disperse redundancy; 0 lets glusterd2 choose
@@ -119,7 +120,7 @@
 //
 // A cancelled or expired context is Canceled or DeadlineExceeded. Requests
 // are retried with capped exponential backoff and jitter, up to
-// Options.RetryMax times, only when sending them again is safe: a 409 (the
+// Options.RetryMaxAttempts times, only when sending them again is safe: a 409 (the
 // lock was not obtained, nothing was done), a connection that could not be
 // made, and for GET requests also a 5xx other than 501 or a broken
 // connection. A POST or DELETE whose answer was lost is never sent again.

@@ -3,8 +3,6 @@ package glusterd2
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,7 +11,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -29,17 +26,18 @@ import (
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/internal/keyedlock"
+	"github.com/subvolkit/subvolkit/internal/tlsutil"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 )
 
 // Defaults of Options.
 const (
-	DefaultUser         = "glustercli"
-	DefaultTimeout      = 2 * time.Minute
-	DefaultRetryMax     = 4
-	DefaultRetryWaitMin = 500 * time.Millisecond
-	DefaultRetryWaitMax = 8 * time.Second
+	DefaultUser             = "glustercli"
+	DefaultTimeout          = 2 * time.Minute
+	DefaultRetryMaxAttempts = 4
+	DefaultRetryMinDelay    = 500 * time.Millisecond
+	DefaultRetryMaxDelay    = 8 * time.Second
 	// DefaultRollbackTimeout bounds the clean-up of a failed Create.
 	DefaultRollbackTimeout = time.Minute
 	// DefaultLostCreateGrace is how long a Create whose answer was lost
@@ -85,10 +83,9 @@ type Options struct {
 	// <workdir>/auth file). Empty sends no Authorization header, for a
 	// glusterd2 with restauth off.
 	Secret string
-	// CACert is a PEM file of CA certificates to trust for an https URL.
-	CACert string
-	// Insecure skips verification of the server's certificate.
-	Insecure bool
+	// TLS configures the backend's own HTTP client for an https URL
+	// (tlscafile, tlsinsecure).
+	TLS TLS
 	// ReplicaCount is the replica count of new volumes: 0 or 1 for no
 	// replication (glusterd2 makes one brick), 2 or 3.
 	ReplicaCount int
@@ -100,18 +97,18 @@ type Options struct {
 	// of it.
 	DisperseRedundancy int
 	// HTTPClient sends the requests. Nil means a client of its own built
-	// from CACert and Insecure, which must be unset when HTTPClient is set.
+	// from TLS, which must be unset when HTTPClient is set.
 	HTTPClient *http.Client
 	// Timeout bounds each attempt of a request; 0 means DefaultTimeout and
 	// a negative value no bound (the context's deadline still applies).
 	Timeout time.Duration
-	// RetryMax is how many times a request that may be retried (see the
-	// package documentation) is sent again; 0 means DefaultRetryMax and a
-	// negative value never.
-	RetryMax int
-	// RetryWaitMin and RetryWaitMax bound the backoff between attempts;
-	// 0 means DefaultRetryWaitMin and DefaultRetryWaitMax.
-	RetryWaitMin, RetryWaitMax time.Duration
+	// RetryMaxAttempts is how many times a request that may be retried
+	// (see the package documentation) is sent again; 0 means
+	// DefaultRetryMaxAttempts and a negative value never.
+	RetryMaxAttempts int
+	// RetryMinDelay and RetryMaxDelay bound the backoff between attempts;
+	// 0 means DefaultRetryMinDelay and DefaultRetryMaxDelay.
+	RetryMinDelay, RetryMaxDelay time.Duration
 	// RollbackTimeout bounds how long a failed Create spends removing
 	// what it made. The clean-up runs even when the Create's context is
 	// done (so a cancelled Create can return up to this much later), and
@@ -153,6 +150,16 @@ func (l layout) validate() error {
 	return nil
 }
 
+// TLS configures the backend's own HTTPS client. The zero value trusts the
+// system's certificate authorities.
+type TLS struct {
+	// CAFile is a PEM file of the certificate authorities to trust
+	// instead of the system's.
+	CAFile string
+	// InsecureSkipVerify turns off the server certificate's checks.
+	InsecureSkipVerify bool
+}
+
 // Backend is a glusterd2 backend: each subvolume is a glusterd2 smart
 // volume. It is safe for concurrent use by multiple goroutines.
 type Backend struct {
@@ -181,7 +188,7 @@ var (
 )
 
 // Open returns a backend for the glusterd2 at opts.URL. It checks the
-// options (an error of kind InvalidArgument) and reads CACert, but does not
+// options (an error of kind InvalidArgument) and reads TLS.CAFile, but does not
 // contact the server: call Ping for that.
 func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	const op = "open glusterd2 backend"
@@ -209,9 +216,9 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if err := l.validate(); err != nil {
 		return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", err)
 	}
-	if o.RetryWaitMin < 0 || o.RetryWaitMax < 0 || o.RollbackTimeout < 0 {
-		return nil, invalid("RetryWaitMin %v, RetryWaitMax %v and RollbackTimeout %v must not be negative",
-			o.RetryWaitMin, o.RetryWaitMax, o.RollbackTimeout)
+	if o.RetryMinDelay < 0 || o.RetryMaxDelay < 0 || o.RollbackTimeout < 0 {
+		return nil, invalid("RetryMinDelay %v, RetryMaxDelay %v and RollbackTimeout %v must not be negative",
+			o.RetryMinDelay, o.RetryMaxDelay, o.RollbackTimeout)
 	}
 	if o.RollbackTimeout == 0 {
 		o.RollbackTimeout = DefaultRollbackTimeout
@@ -222,41 +229,33 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.RetryMax == 0 {
-		o.RetryMax = DefaultRetryMax
+	if o.RetryMaxAttempts == 0 {
+		o.RetryMaxAttempts = DefaultRetryMaxAttempts
 	}
-	if o.RetryWaitMin == 0 {
-		o.RetryWaitMin = DefaultRetryWaitMin
+	if o.RetryMinDelay == 0 {
+		o.RetryMinDelay = DefaultRetryMinDelay
 	}
-	if o.RetryWaitMax == 0 {
-		o.RetryWaitMax = DefaultRetryWaitMax
+	if o.RetryMaxDelay == 0 {
+		o.RetryMaxDelay = DefaultRetryMaxDelay
 	}
-	if o.RetryWaitMax < o.RetryWaitMin {
-		return nil, invalid("RetryWaitMax %v is less than RetryWaitMin %v", o.RetryWaitMax, o.RetryWaitMin)
+	if o.RetryMaxDelay < o.RetryMinDelay {
+		return nil, invalid("RetryMaxDelay %v is less than RetryMinDelay %v", o.RetryMaxDelay, o.RetryMinDelay)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	hc := o.HTTPClient
 	own := hc == nil
-	if hc != nil && (o.CACert != "" || o.Insecure) {
-		return nil, invalid("CACert and Insecure apply to the backend's own HTTP client; configure TLS on HTTPClient instead")
+	if hc != nil && o.TLS != (TLS{}) {
+		return nil, invalid("TLS applies to the backend's own HTTP client; configure TLS on HTTPClient instead")
 	}
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if o.CACert != "" || o.Insecure {
-			cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
-			if o.CACert != "" {
-				pemData, err := os.ReadFile(o.CACert)
-				if err != nil {
-					return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", fmt.Errorf("CA certificate: %w", err))
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pemData) {
-					return nil, invalid("CA certificate file %q holds no PEM certificate", o.CACert)
-				}
-				cfg.RootCAs = pool
-			}
+		cfg, err := tlsutil.Config(o.TLS.CAFile, o.TLS.InsecureSkipVerify)
+		if err != nil {
+			return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", err)
+		}
+		if cfg != nil {
 			tr.TLSClientConfig = cfg
 		}
 		hc = &http.Client{Transport: tr}
@@ -267,9 +266,9 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 		secret:   []byte(o.Secret),
 		hc:       hc,
 		timeout:  max(o.Timeout, 0),
-		retryMax: max(o.RetryMax, 0),
-		waitMin:  o.RetryWaitMin,
-		waitMax:  o.RetryWaitMax,
+		retryMax: max(o.RetryMaxAttempts, 0),
+		waitMin:  o.RetryMinDelay,
+		waitMax:  o.RetryMaxDelay,
 		log:      o.Logger,
 	}
 	return &Backend{c: c, opts: o, layout: l, ownHC: own}, nil
@@ -817,7 +816,7 @@ func (b *Backend) As(i any) bool {
 		*p = b.c.hc
 		return true
 	case **restclient.Client:
-		*p = restclient.New(b.c.base, b.opts.User, b.opts.Secret, b.opts.CACert, b.opts.Insecure)
+		*p = restclient.New(b.c.base, b.opts.User, b.opts.Secret, b.opts.TLS.CAFile, b.opts.TLS.InsecureSkipVerify)
 		return true
 	}
 	return false

@@ -29,10 +29,10 @@ func setup(t *testing.T, fopts *gd2fake.Options, edit func(*glusterd2.Options)) 
 	s := gd2fake.New(fopts)
 	t.Cleanup(s.Close)
 	opts := &glusterd2.Options{
-		URL:          s.URL(),
-		Secret:       s.Secret(),
-		RetryWaitMin: time.Millisecond,
-		RetryWaitMax: 5 * time.Millisecond,
+		URL:           s.URL(),
+		Secret:        s.Secret(),
+		RetryMinDelay: time.Millisecond,
+		RetryMaxDelay: 5 * time.Millisecond,
 	}
 	if edit != nil {
 		edit(opts)
@@ -288,12 +288,12 @@ func TestLockContentionRetried(t *testing.T) {
 }
 
 func TestLockContentionForever(t *testing.T) {
-	s, b := setup(t, nil, func(o *glusterd2.Options) { o.RetryMax = 3 })
+	s, b := setup(t, nil, func(o *glusterd2.Options) { o.RetryMaxAttempts = 3 })
 	s.LockContention(1000)
 	_, err := b.Create(context.Background(), &backend.CreateRequest{Name: "never", SizeBytes: 10 * quota.MiB})
 	wantKind(t, "Create under endless contention", err, subvolkit.Unavailable)
 	if n := s.Count("POST", "/v1/smartvol"); n != 4 {
-		t.Errorf("smartvol sent %d times, want 1 + RetryMax 3", n)
+		t.Errorf("smartvol sent %d times, want 1 + RetryMaxAttempts 3", n)
 	}
 	var he *glusterd2.HTTPError
 	if !errors.As(err, &he) || he.Status != http.StatusConflict || !strings.Contains(err.Error(), "giving up after 4 attempt(s)") {
@@ -303,8 +303,8 @@ func TestLockContentionForever(t *testing.T) {
 		t.Fatal("a volume was made")
 	}
 
-	// RetryMax < 0: one attempt.
-	s2, b2 := setup(t, nil, func(o *glusterd2.Options) { o.RetryMax = -1 })
+	// RetryMaxAttempts < 0: one attempt.
+	s2, b2 := setup(t, nil, func(o *glusterd2.Options) { o.RetryMaxAttempts = -1 })
 	s2.LockContention(1)
 	_, err = b2.Create(context.Background(), &backend.CreateRequest{Name: "once", SizeBytes: 10 * quota.MiB})
 	wantKind(t, "Create without retries", err, subvolkit.Unavailable)
@@ -315,8 +315,8 @@ func TestLockContentionForever(t *testing.T) {
 
 func TestLockContentionCancelledBackoff(t *testing.T) {
 	s, b := setup(t, nil, func(o *glusterd2.Options) {
-		o.RetryMax = 100
-		o.RetryWaitMin, o.RetryWaitMax = time.Hour, time.Hour
+		o.RetryMaxAttempts = 100
+		o.RetryMinDelay, o.RetryMaxDelay = time.Hour, time.Hour
 	})
 	s.LockContention(1000)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -366,7 +366,7 @@ func TestWrongSecret(t *testing.T) {
 }
 
 func TestDroppedConnection(t *testing.T) {
-	s, b := setup(t, nil, func(o *glusterd2.Options) { o.RetryMax = 2; o.LostCreateGrace = 300 * time.Millisecond })
+	s, b := setup(t, nil, func(o *glusterd2.Options) { o.RetryMaxAttempts = 2; o.LostCreateGrace = 300 * time.Millisecond })
 	ctx := context.Background()
 	s.DropConnections(1)
 	_, err := b.Create(ctx, &backend.CreateRequest{Name: "dropped", SizeBytes: 10 * quota.MiB})
@@ -396,7 +396,7 @@ func TestDroppedConnection(t *testing.T) {
 	// Nothing listens: dial errors are Unavailable.
 	url := s.URL()
 	s.Close()
-	b2, err := glusterd2.Open(ctx, &glusterd2.Options{URL: url, RetryMax: -1})
+	b2, err := glusterd2.Open(ctx, &glusterd2.Options{URL: url, RetryMaxAttempts: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestDroppedConnection(t *testing.T) {
 // the lost request "made" is made beforehand with restclient, and the
 // create itself is held past the backend's attempt timeout.
 func TestLostCreateAnswerCleanedUp(t *testing.T) {
-	s, b := setup(t, nil, func(o *glusterd2.Options) { o.Timeout = 100 * time.Millisecond; o.RetryMax = -1 })
+	s, b := setup(t, nil, func(o *glusterd2.Options) { o.Timeout = 100 * time.Millisecond; o.RetryMaxAttempts = -1 })
 	c := restclient.New(s.URL(), "glustercli", s.Secret(), "", false)
 	if _, err := c.SmartVolumeCreate(smartvolapi.VolCreateReq{Name: "lost", Size: 10}); err != nil {
 		t.Fatal(err)
@@ -735,7 +735,7 @@ func TestServerErrors(t *testing.T) {
 }
 
 func TestAttemptTimeout(t *testing.T) {
-	s, b := setup(t, nil, func(o *glusterd2.Options) { o.Timeout = 50 * time.Millisecond; o.RetryMax = 1 })
+	s, b := setup(t, nil, func(o *glusterd2.Options) { o.Timeout = 50 * time.Millisecond; o.RetryMaxAttempts = 1 })
 	s.Slow(time.Hour)
 	start := time.Now()
 	err := b.Ping(context.Background())
@@ -773,7 +773,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := backend.Open(ctx, "glusterd2", map[string]string{
-		"url": s.URL(), "secret": s.Secret(), "cacert": ca, "replica": "3", "user": "glustercli",
+		"url": s.URL(), "secret": s.Secret(), "tlscafile": ca, "replica": "3", "user": "glustercli",
 	})
 	if err != nil {
 		t.Fatalf("backend.Open: %v", err)
@@ -787,7 +787,7 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Create with replica=3: %+v, %v", sv, err)
 	}
 
-	insecure, err := backend.Open(ctx, "glusterd2", map[string]string{"url": s.URL(), "secret": s.Secret(), "insecure": "true"})
+	insecure, err := backend.Open(ctx, "glusterd2", map[string]string{"url": s.URL(), "secret": s.Secret(), "tlsinsecure": "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -818,14 +818,14 @@ func TestOpen(t *testing.T) {
 		{"url": s.URL(), "replica": "3", "disperse": "6"},
 		{"url": s.URL(), "disperse": "4", "redundancy": "2"},
 		{"url": s.URL(), "redundancy": "1"},
-		{"url": s.URL(), "insecure": "maybe"},
-		{"url": s.URL(), "cacert": filepath.Join(t.TempDir(), "missing.pem")},
+		{"url": s.URL(), "tlsinsecure": "maybe"},
+		{"url": s.URL(), "tlscafile": filepath.Join(t.TempDir(), "missing.pem")},
 	} {
 		_, err := backend.Open(ctx, "glusterd2", params)
 		wantKind(t, fmt.Sprintf("Open(%v)", params), err, subvolkit.InvalidArgument)
 	}
-	_, err = glusterd2.Open(ctx, &glusterd2.Options{URL: s.URL(), HTTPClient: s.Client(), Insecure: true})
-	wantKind(t, "HTTPClient with Insecure", err, subvolkit.InvalidArgument)
+	_, err = glusterd2.Open(ctx, &glusterd2.Options{URL: s.URL(), HTTPClient: s.Client(), TLS: glusterd2.TLS{InsecureSkipVerify: true}})
+	wantKind(t, "HTTPClient with TLS", err, subvolkit.InvalidArgument)
 	_, err = glusterd2.Open(ctx, nil)
 	wantKind(t, "Open(nil)", err, subvolkit.InvalidArgument)
 	withClient, err := glusterd2.Open(ctx, &glusterd2.Options{URL: s.URL(), Secret: s.Secret(), HTTPClient: s.Client()})

@@ -32,8 +32,10 @@
 //	gid            group owning the volume root (mode 2775)     Options.Gid
 //	volumeoptions  comma list of "key value" volume options     Options.VolumeOptions
 //	snapfactor     thin pool snapshot factor 1..100, 0 off      Options.SnapshotFactor
-//	tlsinsecure    skip TLS certificate checks                  Options.InsecureSkipVerify
-//	tlscafile      comma list of PEM CA files (not in-tree)     Options.CAFiles
+//	tlsinsecure    skip TLS certificate checks                  Options.TLS.InsecureSkipVerify
+//	tlscafile      PEM file of CAs to trust (not in-tree)       Options.TLS.CAFile
+//	retrymaxattempts, retrymindelay, retrymaxdelay              Options.RetryMaxAttempts, …
+//	deepdirprefix  see Options.DeepDirPrefix (not in-tree)      Options.DeepDirPrefix
 //
 // The in-tree provisioner's secretName, secretNamespace, gidMin, gidMax,
 // volumenameprefix and customepnameprefix concern Kubernetes objects and
@@ -138,7 +140,7 @@
 //	400, 422                      InvalidArgument (heketi's validation)
 //	401, 403                      PermissionDenied (wrong key, or the "user" issuer outside /volumes)
 //	409                           FailedPrecondition (heketi's own database volume)
-//	429                           retried up to Options.RetryMax times, then Unavailable
+//	429                           retried up to Options.RetryMaxAttempts times, then Unavailable
 //	500 "… already in use"        AlreadyExists (heketi's per-cluster name check)
 //	500 "… No space", "… Maximum number of bricks reached.",
 //	    "… Out of space."         QuotaExceeded (heketi's allocator gave up)

@@ -3,14 +3,12 @@ package heketi
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -23,13 +21,14 @@ import (
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/internal/keyedlock"
+	"github.com/subvolkit/subvolkit/internal/tlsutil"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
 )
 
 // Defaults of Options.
 const (
-	DefaultRetryMax              = 6 // as heketi's client
+	DefaultRetryMaxAttempts      = 6 // as heketi's client
 	DefaultRetryMinDelay         = time.Second
 	DefaultRetryMaxDelay         = 30 * time.Second
 	DefaultPollInterval          = 400 * time.Millisecond // heketi's client POLL_DELAY
@@ -56,11 +55,9 @@ type Options struct {
 	// only: it cannot poll the jobs it starts, so use "admin".
 	User, Key string
 
-	// InsecureSkipVerify turns off TLS certificate checks (tlsinsecure).
-	InsecureSkipVerify bool
-	// CAFiles are PEM files of the certificate authorities to trust
-	// instead of the system's (tlscafile, a comma list).
-	CAFiles []string
+	// TLS configures the backend's own HTTPS client (tlscafile,
+	// tlsinsecure).
+	TLS TLS
 
 	// Clusters are the heketi cluster ids new volumes may go to
 	// (clusterid, a comma list). When set, the Backend also sees only the
@@ -85,9 +82,10 @@ type Options struct {
 	// ends a job). Configure TLS on its transport, not with the TLS
 	// options above.
 	HTTPClient *http.Client
-	// RetryMax is how many times a request answered 429 (heketi busy) is
-	// retried; 0 means DefaultRetryMax, negative means never.
-	RetryMax int
+	// RetryMaxAttempts is how many times a request answered 429 (heketi
+	// busy) is retried; 0 means DefaultRetryMaxAttempts, negative means
+	// never.
+	RetryMaxAttempts int
 	// RetryMinDelay and RetryMaxDelay bound the delay between retries,
 	// which doubles from the minimum; 0 means the defaults.
 	RetryMinDelay, RetryMaxDelay time.Duration
@@ -111,6 +109,16 @@ type Options struct {
 	// Backend then reads the heketi name back without the prefix. Empty
 	// means none; a real heketi never reports a deep path.
 	DeepDirPrefix string
+}
+
+// TLS configures the backend's own HTTPS client. The zero value trusts the
+// system's certificate authorities.
+type TLS struct {
+	// CAFile is a PEM file of the certificate authorities to trust
+	// instead of the system's.
+	CAFile string
+	// InsecureSkipVerify turns off the server certificate's checks.
+	InsecureSkipVerify bool
 }
 
 // Backend is the heketi backend: each subvolume is a heketi volume. Create
@@ -213,10 +221,10 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	o.Clusters = slices.Clone(o.Clusters)
 	o.VolumeOptions = slices.Clone(o.VolumeOptions)
 	switch {
-	case o.RetryMax == 0:
-		o.RetryMax = DefaultRetryMax
-	case o.RetryMax < 0:
-		o.RetryMax = 0
+	case o.RetryMaxAttempts == 0:
+		o.RetryMaxAttempts = DefaultRetryMaxAttempts
+	case o.RetryMaxAttempts < 0:
+		o.RetryMaxAttempts = 0
 	}
 	if o.RetryMinDelay <= 0 {
 		o.RetryMinDelay = DefaultRetryMinDelay
@@ -255,28 +263,19 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 		}
 	}
 	if o.HTTPClient != nil {
-		if o.InsecureSkipVerify || len(o.CAFiles) > 0 {
-			return invalid("set TLS options on HTTPClient's transport, not with InsecureSkipVerify or CAFiles")
+		if o.TLS != (TLS{}) {
+			return invalid("set TLS options on HTTPClient's transport, not with TLS")
 		}
 		b.hc = o.HTTPClient
 		return b, nil
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = o.MaxConcurrentRequests
-	if o.InsecureSkipVerify || len(o.CAFiles) > 0 {
-		cfg := &tls.Config{InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // the user asked for it
-		if len(o.CAFiles) > 0 {
-			cfg.RootCAs = x509.NewCertPool()
-			for _, f := range o.CAFiles {
-				pem, err := os.ReadFile(f)
-				if err != nil {
-					return invalid("CA file: %v", err)
-				}
-				if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-					return invalid("CA file %s holds no PEM certificate", f)
-				}
-			}
-		}
+	cfg, err := tlsutil.Config(o.TLS.CAFile, o.TLS.InsecureSkipVerify)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	if cfg != nil {
 		t.TLSClientConfig = cfg
 	}
 	b.transport = t

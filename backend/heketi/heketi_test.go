@@ -255,7 +255,7 @@ func TestBusyIsRetried(t *testing.T) {
 func TestBusyForever(t *testing.T) {
 	s := fake(t, nil)
 	o := options(s)
-	o.RetryMax = 2
+	o.RetryMaxAttempts = 2
 	b := open(t, o)
 	s.Busy(1000)
 	_, err := b.Create(t.Context(), &backend.CreateRequest{Name: "pv1", SizeBytes: quota.GiB})
@@ -278,12 +278,12 @@ func TestBusyForever(t *testing.T) {
 	requireKind(t, err, subvolkit.DeadlineExceeded, "pv1")
 	assert.Less(t, time.Since(start), 2*time.Second)
 
-	o.RetryMax = -1
+	o.RetryMaxAttempts = -1
 	never := open(t, o)
 	n := s.Count(heketifake.RouteVolumeCreate)
 	_, err = never.Create(t.Context(), &backend.CreateRequest{Name: "pv1", SizeBytes: quota.GiB})
 	requireKind(t, err, subvolkit.Unavailable, "pv1")
-	assert.Equal(t, n+1, s.Count(heketifake.RouteVolumeCreate), "RetryMax < 0 never retries")
+	assert.Equal(t, n+1, s.Count(heketifake.RouteVolumeCreate), "RetryMaxAttempts < 0 never retries")
 }
 
 func TestAuthErrors(t *testing.T) {
@@ -685,7 +685,7 @@ func TestRegistryAndTLS(t *testing.T) {
 		_, err := backend.Open(t.Context(), "heketi", bad)
 		requireKind(t, err, subvolkit.InvalidArgument, "")
 	}
-	_, err = heketi.Open(t.Context(), &heketi.Options{URL: s.URL(), HTTPClient: s.HTTPClient(), InsecureSkipVerify: true})
+	_, err = heketi.Open(t.Context(), &heketi.Options{URL: s.URL(), HTTPClient: s.HTTPClient(), TLS: heketi.TLS{InsecureSkipVerify: true}})
 	requireKind(t, err, subvolkit.InvalidArgument, "")
 	hb, err := heketi.Open(t.Context(), &heketi.Options{URL: s.URL(), Key: adminKey, HTTPClient: s.HTTPClient()})
 	require.NoError(t, err)

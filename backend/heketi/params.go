@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heketi/heketi/pkg/glusterfs/api"
 
@@ -27,6 +28,10 @@ const (
 	ParamTLSInsecure   = "tlsinsecure"
 	ParamTLSCAFile     = "tlscafile"
 	ParamDeepDirPrefix = "deepdirprefix"
+	// The retry keys, spelled the same in every backend.
+	ParamRetryMaxAttempts = "retrymaxattempts" // an integer
+	ParamRetryMinDelay    = "retrymindelay"    // a Go duration ("1s")
+	ParamRetryMaxDelay    = "retrymaxdelay"    // a Go duration ("30s")
 )
 
 // perVolumeParams are the parameters a CreateRequest may override.
@@ -40,6 +45,7 @@ var openParams = map[string]bool{
 	ParamClusterID: true, ParamVolumeType: true, ParamGid: true,
 	ParamVolumeOptions: true, ParamSnapFactor: true, ParamTLSInsecure: true,
 	ParamTLSCAFile: true, ParamDeepDirPrefix: true,
+	ParamRetryMaxAttempts: true, ParamRetryMinDelay: true, ParamRetryMaxDelay: true,
 }
 
 // DefaultVolumeType is the durability used when none is given, as in the
@@ -191,7 +197,7 @@ func checkClusters(ids []string) error {
 // Options. Unknown or malformed parameters are errors of kind
 // InvalidArgument.
 func OptionsFromParams(params map[string]string) (*Options, error) {
-	const op = "open heketi"
+	const op = "heketi options"
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
@@ -222,14 +228,20 @@ func OptionsFromParams(params map[string]string) (*Options, error) {
 		case ParamSnapFactor:
 			o.SnapshotFactor, err = parseSnapFactor(v)
 		case ParamTLSInsecure:
-			o.InsecureSkipVerify, err = strconv.ParseBool(strings.TrimSpace(v))
+			o.TLS.InsecureSkipVerify, err = strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
 				err = fmt.Errorf("tlsinsecure %q is not a boolean", v)
 			}
 		case ParamTLSCAFile:
-			o.CAFiles = splitList(v)
+			o.TLS.CAFile = strings.TrimSpace(v)
 		case ParamDeepDirPrefix:
 			o.DeepDirPrefix = v
+		case ParamRetryMaxAttempts:
+			o.RetryMaxAttempts, err = strconv.Atoi(strings.TrimSpace(v))
+		case ParamRetryMinDelay:
+			o.RetryMinDelay, err = time.ParseDuration(strings.TrimSpace(v))
+		case ParamRetryMaxDelay:
+			o.RetryMaxDelay, err = time.ParseDuration(strings.TrimSpace(v))
 		}
 		if err != nil {
 			return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", err)

@@ -2,6 +2,7 @@ package heketi
 
 import (
 	"testing"
+	"time"
 
 	"github.com/heketi/heketi/pkg/glusterfs/api"
 	"github.com/stretchr/testify/assert"
@@ -75,16 +76,17 @@ func TestParseVolumeType(t *testing.T) {
 
 func TestOptionsFromParams(t *testing.T) {
 	o, err := OptionsFromParams(map[string]string{
-		"resturl":       "https://heketi:8080",
-		"restuser":      "admin",
-		"restuserkey":   "k",
-		"clusterid":     "aa000000000000000000000000000000, bb000000000000000000000000000000",
-		"volumetype":    "disperse:4:2",
-		"gid":           "2000",
-		"volumeoptions": "features.read-only off, performance.cache-size 64MB",
-		"snapfactor":    "1.5",
-		"tlsinsecure":   "true",
-		"tlscafile":     "/a.pem,/b.pem",
+		"resturl":          "https://heketi:8080",
+		"restuser":         "admin",
+		"restuserkey":      "k",
+		"clusterid":        "aa000000000000000000000000000000, bb000000000000000000000000000000",
+		"volumetype":       "disperse:4:2",
+		"gid":              "2000",
+		"volumeoptions":    "features.read-only off, performance.cache-size 64MB",
+		"snapfactor":       "1.5",
+		"tlsinsecure":      "true",
+		"tlscafile":        "/a.pem",
+		"retrymaxattempts": "2", "retrymindelay": "10ms", "retrymaxdelay": "1s",
 	})
 	require.NoError(t, err)
 	assert.Equal(t, &Options{
@@ -93,7 +95,8 @@ func TestOptionsFromParams(t *testing.T) {
 		Durability:     "disperse:4:2",
 		Gid:            2000,
 		VolumeOptions:  []string{"features.read-only off", "performance.cache-size 64MB"},
-		SnapshotFactor: 1.5, InsecureSkipVerify: true, CAFiles: []string{"/a.pem", "/b.pem"},
+		SnapshotFactor: 1.5, TLS: TLS{InsecureSkipVerify: true, CAFile: "/a.pem"},
+		RetryMaxAttempts: 2, RetryMinDelay: 10 * time.Millisecond, RetryMaxDelay: time.Second,
 	}, o)
 
 	for _, params := range []map[string]string{

@@ -132,7 +132,7 @@ func (b *Backend) clientOptions() client.ClientOptions {
 
 // call runs fn with a go-client bound to ctx and turns its error into an
 // *subvolkit.Error of the right kind for op on name. A 429 is retried up to
-// RetryMax times with a growing, jittered, context-aware delay: heketi
+// RetryMaxAttempts times with a growing, jittered, context-aware delay: heketi
 // answers 429 before it starts anything, so a retry cannot do anything
 // twice.
 func (b *Backend) call(ctx context.Context, op, name string, fn func(c *client.Client) error) error {
@@ -162,7 +162,7 @@ func (b *Backend) callJob(ctx context.Context, op, name string, fn func(c *clien
 			// transport's wrapping of it.
 			return orphan, subvolkit.E(subvolkit.Canceled, "", "", errors.Join(ctx.Err(), err))
 		}
-		if p.status == http.StatusTooManyRequests && attempt < b.opts.RetryMax {
+		if p.status == http.StatusTooManyRequests && attempt < b.opts.RetryMaxAttempts {
 			d := b.backoff(attempt, p.retryAfter)
 			b.log.DebugContext(ctx, "heketi busy, retrying", "op", op, "name", name, "attempt", attempt+1, "delay", d)
 			t := time.NewTimer(d)

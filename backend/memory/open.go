@@ -18,7 +18,10 @@ const Name = "memory"
 
 func init() {
 	backend.Register(Name, func(ctx context.Context, params map[string]string) (backend.Backend, error) {
-		opts, err := parseParams(ctx, params)
+		if err := ctx.Err(); err != nil {
+			return nil, subvolkit.E(subvolkit.Canceled, "open memory backend", "", err)
+		}
+		opts, err := OptionsFromParams(params)
 		if err != nil {
 			return nil, err
 		}
@@ -26,14 +29,12 @@ func init() {
 	})
 }
 
-// parseParams turns registry parameters (see the package documentation)
-// into Options. An unknown or malformed parameter, or a dir that is not an
-// existing directory, is an error of kind InvalidArgument.
-func parseParams(ctx context.Context, params map[string]string) (*Options, error) {
-	const op = "open memory backend"
-	if err := ctx.Err(); err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, op, "", err)
-	}
+// OptionsFromParams turns string parameters (those given to
+// backend.Open("memory", …); see the package documentation) into Options.
+// An unknown or malformed parameter, or a dir that is not an existing
+// directory, is an error of kind InvalidArgument.
+func OptionsFromParams(params map[string]string) (*Options, error) {
+	const op = "memory options"
 	opts := &Options{}
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		v := params[k]

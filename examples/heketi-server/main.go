@@ -52,6 +52,7 @@ import (
 type options struct {
 	listen       string
 	cli          cli.Options
+	prepare      cli.PrepareOptions
 	srv          server.Config
 	tlsCert      string
 	tlsKey       string
@@ -128,9 +129,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, err
 	}
 	o.cli = cli.Options{
-		Volume: *volume, Servers: hosts, MountDir: *mountDir, StrictQuota: *strict,
+		Volume: *volume, Servers: hosts, MountDir: *mountDir,
 		Runner: &cli.ExecRunner{Path: *gluster, ExtraArgs: strings.Fields(*glusterArgs)},
 	}
+	o.prepare = cli.PrepareOptions{StrictQuota: *strict}
 	o.srv = server.Config{
 		Volume: *volume, Servers: hosts, ClusterID: *clusterID, DisableAuth: *disableAuth,
 		MaxInFlight: *maxInflight, DeletePolicy: policy,
@@ -208,7 +210,12 @@ func run(ctx context.Context, o *options, ln net.Listener, log *slog.Logger) err
 	o.cli.Logger = log
 	open := o.openBackend
 	if open == nil {
-		open = func(ctx context.Context) (backend.Backend, error) { return cli.Open(ctx, &o.cli) }
+		open = func(ctx context.Context) (backend.Backend, error) {
+			if err := cli.Prepare(ctx, o.cli.Runner, o.cli.Volume, &o.prepare); err != nil {
+				return nil, err
+			}
+			return cli.Open(ctx, &o.cli)
+		}
 	}
 	b, err := open(ctx)
 	if err != nil {

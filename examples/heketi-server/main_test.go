@@ -52,7 +52,7 @@ func TestParseOptions(t *testing.T) {
 	assert.Equal(t, "s3cret", o.srv.AdminKey, "the trailing newline is not part of the key")
 	assert.Empty(t, o.srv.UserKey)
 	assert.False(t, o.srv.DisableAuth)
-	assert.True(t, o.cli.StrictQuota)
+	assert.True(t, o.prepare.StrictQuota)
 	assert.Equal(t, 8, o.srv.MaxInFlight)
 	assert.Equal(t, subvol.DeletePolicyDelete, o.srv.DeletePolicy)
 
@@ -69,7 +69,7 @@ func TestParseOptions(t *testing.T) {
 	assert.Equal(t, "us3r", o.srv.UserKey)
 	assert.Equal(t, 3, o.srv.MaxInFlight)
 	assert.Equal(t, subvol.DeletePolicyArchive, o.srv.DeletePolicy)
-	assert.False(t, o.cli.StrictQuota)
+	assert.False(t, o.prepare.StrictQuota)
 
 	o, err = parseOptions([]string{"-volume", "v", "-servers", "h", "-disable-auth"}, envOf(nil), io.Discard)
 	require.NoError(t, err)

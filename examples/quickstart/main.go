@@ -68,9 +68,13 @@ func run(ctx context.Context, w io.Writer, sizeArg string) error {
 	}()
 	d.say("volume %q on %v, up in %.1fs", cluster.Volume(), cluster.Servers(), time.Since(t0).Seconds())
 
+	// Prepare the volume once (quota on, strict quota timeouts), then open it.
+	if err := cli.Prepare(ctx, cluster.Runner(1), cluster.Volume(), &cli.PrepareOptions{StrictQuota: true}); err != nil {
+		return err
+	}
 	b, err := cli.Open(ctx, &cli.Options{
 		Volume: cluster.Volume(), Servers: cluster.Servers(), Runner: cluster.Runner(1),
-		MountDir: filepath.Join(cluster.BaseDir(), "subvolkit-mnt"), StrictQuota: true,
+		MountDir: filepath.Join(cluster.BaseDir(), "subvolkit-mnt"),
 	})
 	if err != nil {
 		return err

@@ -32,9 +32,10 @@ import (
 // volume itself. Every other test runs on the memory backend.
 func TestClientEndToEnd(t *testing.T) {
 	c := glustertest.StartT(t, &glustertest.Options{Nodes: 1})
+	require.NoError(t, cli.Prepare(ctxT(t), c.Runner(1), c.Volume(), &cli.PrepareOptions{StrictQuota: true}))
 	b, err := cli.Open(ctxT(t), &cli.Options{
 		Volume: c.Volume(), Servers: c.Servers(), Runner: c.Runner(1),
-		MountDir: filepath.Join(t.TempDir(), "mnt"), StrictQuota: true,
+		MountDir: filepath.Join(t.TempDir(), "mnt"),
 	})
 	require.NoError(t, err)
 	pool := openPool(t, b)
