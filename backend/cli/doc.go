@@ -127,9 +127,7 @@
 //
 // # As
 //
-// Backend.As accepts **cli.Backend and *cli.Runner.
-// Backend.PurgeTrash removes what interrupted deletions left in the trash;
-// Open does not. Errors from a failed
+// Backend.As accepts **cli.Backend and *cli.Runner. Errors from a failed
 // CLI call wrap a *CLIError (errors.As) with the arguments, opRet, opErrno
 // and message.
 //
