@@ -20,43 +20,40 @@ const (
 	EiB                                // 1024 PiB
 )
 
-// maxSizeLen bounds the length of the strings ParseSize accepts, and so the
-// work it does. No real size is anywhere near this long.
+// maxSizeLen bounds the length of the strings the parsers accept, and so
+// the work they do. No real size is anywhere near this long.
 const maxSizeLen = 100
 
 // unit is a multiplier num/den.
 type unit struct{ num, den int64 }
 
-// k8sUnits are the suffixes of Kubernetes quantities, which are case
-// sensitive, plus "KiB".."EiB" (what HumanSize prints).
-var k8sUnits = map[string]unit{
-	"":    {1, 1},
-	"n":   {1, 1_000_000_000},
-	"u":   {1, 1_000_000},
-	"m":   {1, 1_000},
-	"k":   {1_000, 1},
-	"M":   {1_000_000, 1},
-	"G":   {1_000_000_000, 1},
-	"T":   {1_000_000_000_000, 1},
-	"P":   {1_000_000_000_000_000, 1},
-	"E":   {1_000_000_000_000_000_000, 1},
-	"Ki":  {KiB, 1},
-	"Mi":  {MiB, 1},
-	"Gi":  {GiB, 1},
-	"Ti":  {TiB, 1},
-	"Pi":  {PiB, 1},
-	"Ei":  {EiB, 1},
-	"KiB": {KiB, 1},
-	"MiB": {MiB, 1},
-	"GiB": {GiB, 1},
-	"TiB": {TiB, 1},
-	"PiB": {PiB, 1},
-	"EiB": {EiB, 1},
+// quantitySuffixes are the suffixes of Kubernetes quantities, case
+// sensitive, as resource.ParseQuantity reads them: binary SI (Ki..Ei) and
+// decimal SI (n, u, m, none, k, M, G, T, P, E).
+var quantitySuffixes = map[string]unit{
+	"":   {1, 1},
+	"n":  {1, 1_000_000_000},
+	"u":  {1, 1_000_000},
+	"m":  {1, 1_000},
+	"k":  {1_000, 1},
+	"M":  {1_000_000, 1},
+	"G":  {1_000_000_000, 1},
+	"T":  {1_000_000_000_000, 1},
+	"P":  {1_000_000_000_000_000, 1},
+	"E":  {1_000_000_000_000_000_000, 1},
+	"Ki": {KiB, 1},
+	"Mi": {MiB, 1},
+	"Gi": {GiB, 1},
+	"Ti": {TiB, 1},
+	"Pi": {PiB, 1},
+	"Ei": {EiB, 1},
 }
 
 // glusterUnits are the units of the gluster CLI, 1024-based; Gluster
 // compares them without regard to case, so the keys are upper case.
+// "Bytes" is how `quota list` prints a size below 1 KB.
 var glusterUnits = map[string]unit{
+	"":      {1, 1},
 	"B":     {1, 1},
 	"BYTES": {1, 1},
 	"KB":    {KiB, 1},
@@ -66,41 +63,92 @@ var glusterUnits = map[string]unit{
 	"PB":    {PiB, 1},
 }
 
-// ParseSize parses a size and returns it in bytes. It accepts:
+// ParseQuantity parses a Kubernetes quantity as resource.ParseQuantity reads
+// it and returns its value in bytes, rounded up as Quantity.Value does:
+// "100", "10Gi", "500Mi", "1.5Gi", "1G" (10^9), "100k" (10^5), "1e9", "1E3".
+// Suffixes are case sensitive: Ki, Mi, Gi, Ti, Pi, Ei are powers of 1024;
+// k, M, G, T, P, E powers of 1000; m, u, n are milli, micro and nano ("500m"
+// is half a byte, rounded up to 1, not 500 MB). "1g", "1GB" and "1 Gi" are
+// invalid, as in Kubernetes. Zero is accepted; callers that need a positive
+// size check for it.
 //
-//   - Kubernetes quantities: "100", "10Gi", "500Mi", "1.5Gi", "1G"
-//     (10^9), "100k" (10^5), "1e9", "1E3". The suffixes are case
-//     sensitive, as in Kubernetes: k, M, G, T, P, E are powers of 1000,
-//     Ki, Mi, Gi, Ti, Pi, Ei powers of 1024, and m, u, n are milli, micro
-//     and nano ("500m" is half a byte, rounded up to 1, not 500 MB).
-//   - Gluster units: "10GB", "10MB", "1TB", "10KB", "512Bytes", "10.0MB",
-//     and B, PB. Gluster's units are powers of 1024, so "10GB" is 10 GiB,
-//     10737418240 bytes, not 10^10; like Gluster, ParseSize ignores their
-//     case ("10gb" == "10GB").
-//   - KiB, MiB, GiB, TiB, PiB and EiB, as HumanSize prints them.
-//
-// Space around the number and between it and the unit is ignored. A
-// fractional number of bytes is rounded up. Zero is accepted; callers that
-// need a positive size check for it.
-//
-// The error, of kind InvalidArgument, says what is wrong: an empty string,
-// a negative number, no number, an unknown unit, or a size that does not
+// The error, of kind InvalidArgument, says what is wrong: an empty string, a
+// negative number, no number, an unknown suffix, or a value that does not
 // fit in an int64.
-func ParseSize(s string) (int64, error) {
-	const op = "parse size"
-	in := strings.TrimSpace(s)
-	switch {
-	case in == "":
-		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "size is empty")
-	case len(in) > maxSizeLen:
-		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
-			"size %.20q... is %d bytes long, more than %d", in, len(in), maxSizeLen)
-	case in[0] == '-':
-		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "size %q is negative", in)
+func ParseQuantity(s string) (int64, error) {
+	const op = "parse quantity"
+	intPart, fracPart, rest, err := splitNumber(op, s, true)
+	if err != nil {
+		return 0, err
 	}
-	num := strings.TrimPrefix(in, "+")
+	exp := 0
+	var u unit
+	if len(rest) >= 2 && (rest[0] == 'e' || rest[0] == 'E') && isExponent(rest[1:]) {
+		var ok bool
+		if exp, ok = parseExponent(rest[1:]); !ok {
+			return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
+				"quantity %q has a malformed exponent %q (a number may have an exponent or a suffix, not both)", s, rest)
+		}
+		u = unit{1, 1}
+	} else {
+		var ok bool
+		if u, ok = quantitySuffixes[rest]; !ok {
+			return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
+				"quantity %q has an unknown suffix %q: Kubernetes takes Ki, Mi, Gi, Ti, Pi, Ei (1024-based) "+
+					"or k, M, G, T, P, E (1000-based), case sensitive", s, rest)
+		}
+	}
+	n, ok := scale(intPart+fracPart, exp-len(fracPart), u)
+	if !ok {
+		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
+			"quantity %q is too large: more than %d bytes", s, int64(math.MaxInt64))
+	}
+	return n, nil
+}
 
-	// The number: digits, with at most one '.'.
+// ParseGlusterSize parses a size as the gluster CLI reads and prints it:
+// a number (a fraction is rounded up to whole bytes), then a 1024-based unit
+// KB, MB, GB, TB or PB, or B, "Bytes" or none for bytes, in any case, as
+// Gluster compares them ("10GB" == "10gb" is 10737418240 bytes, not 10^10).
+// It reads what `volume quota VOL list` prints ("10.0GB", "512Bytes") and
+// what `limit-usage` takes. Space around the size is ignored, not inside it.
+//
+// The error, of kind InvalidArgument, says what is wrong, as ParseQuantity's.
+func ParseGlusterSize(s string) (int64, error) {
+	const op = "parse gluster size"
+	intPart, fracPart, rest, err := splitNumber(op, strings.TrimSpace(s), false)
+	if err != nil {
+		return 0, err
+	}
+	u, ok := glusterUnits[strings.ToUpper(rest)]
+	if !ok {
+		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
+			"size %q has an unknown unit %q: gluster takes B, KB, MB, GB, TB, PB (1024-based)", s, rest)
+	}
+	n, ok := scale(intPart+fracPart, -len(fracPart), u)
+	if !ok {
+		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
+			"size %q is too large: more than %d bytes", s, int64(math.MaxInt64))
+	}
+	return n, nil
+}
+
+// splitNumber splits s into the integer and fraction digits of its leading
+// number and the rest. A leading '+' is allowed when plus is set.
+func splitNumber(op, s string, plus bool) (intPart, fracPart, rest string, err error) {
+	switch {
+	case s == "":
+		return "", "", "", subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "size is empty")
+	case len(s) > maxSizeLen:
+		return "", "", "", subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
+			"size %.20q... is %d bytes long, more than %d", s, len(s), maxSizeLen)
+	case s[0] == '-':
+		return "", "", "", subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "size %q is negative", s)
+	}
+	num := s
+	if plus {
+		num = strings.TrimPrefix(s, "+")
+	}
 	i, intEnd, dot := 0, -1, false
 	for ; i < len(num); i++ {
 		c := num[i]
@@ -113,40 +161,14 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	mant := num[:i]
-	intPart, fracPart := mant, ""
+	intPart = mant
 	if dot {
 		intPart, fracPart = mant[:intEnd], mant[intEnd+1:]
 	}
 	if intPart == "" && fracPart == "" {
-		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "size %q does not start with a number", in)
+		return "", "", "", subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "size %q does not start with a number", s)
 	}
-
-	// An exponent ("1e9", "1E-3"), or a unit; "E" alone is exa.
-	rest := num[i:]
-	exp := 0
-	var u unit
-	if len(rest) >= 2 && (rest[0] == 'e' || rest[0] == 'E') && isExponent(rest[1:]) {
-		var ok bool
-		if exp, ok = parseExponent(rest[1:]); !ok {
-			return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
-				"size %q has a malformed exponent %q (a number may have an exponent or a unit, not both)", in, rest)
-		}
-		u = unit{1, 1}
-	} else {
-		var ok bool
-		if u, ok = lookupUnit(strings.TrimSpace(rest)); !ok {
-			return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
-				"size %q has an unknown unit %q: use a Kubernetes suffix (Ki, Mi, Gi, Ti, Pi, Ei; k, M, G, T, P, E) "+
-					"or a Gluster unit (B, KB, MB, GB, TB, PB, which are 1024-based)", in, strings.TrimSpace(rest))
-		}
-	}
-
-	n, ok := scale(intPart+fracPart, exp-len(fracPart), u)
-	if !ok {
-		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
-			"size %q is too large: more than %d bytes", in, int64(math.MaxInt64))
-	}
-	return n, nil
+	return intPart, fracPart, num[i:], nil
 }
 
 // isExponent reports whether s looks like the exponent of a number
@@ -186,14 +208,6 @@ func parseExponent(s string) (int, bool) {
 		e = -e
 	}
 	return e, true
-}
-
-func lookupUnit(s string) (unit, bool) {
-	if u, ok := k8sUnits[s]; ok {
-		return u, true
-	}
-	u, ok := glusterUnits[strings.ToUpper(s)]
-	return u, ok
 }
 
 // scale returns ceil(digits * 10^exp10 * u.num / u.den), where digits is a
@@ -272,22 +286,22 @@ func abs(n int64) (string, uint64) {
 	return "", uint64(n)
 }
 
-// FormatSize renders n bytes as a Kubernetes quantity, exactly, with the
+// FormatQuantity renders n bytes as a Kubernetes quantity, exactly, with the
 // largest binary suffix that divides it: 10737418240 is "10Gi", 1536 is
-// "1536" (never "1.5Ki") and 0 is "0". ParseSize(FormatSize(n)) == n for
-// every n >= 0. A negative n is rendered with a '-' sign, which ParseSize
-// rejects.
-func FormatSize(n int64) string { return exact(n, k8sSuffixes) }
+// "1536" (never "1.5Ki") and 0 is "0". ParseQuantity(FormatQuantity(n)) == n
+// for every n >= 0. A negative n is rendered with a '-' sign, which
+// ParseQuantity rejects.
+func FormatQuantity(n int64) string { return exact(n, k8sSuffixes) }
 
-// GlusterLimit renders n bytes for "gluster volume quota VOL limit-usage
-// PATH SIZE", which takes an integer with a 1024-based KB, MB, GB, TB or PB
-// suffix, or plain bytes. It uses the largest unit that divides n exactly:
-// 10485760 is "10MB", 1000 is "1000". ParseSize(GlusterLimit(n)) == n for
-// every n >= 0.
+// FormatGlusterSize renders n bytes as the gluster CLI takes a size (for
+// "gluster volume quota VOL limit-usage PATH SIZE"): an integer with a
+// 1024-based KB, MB, GB, TB or PB unit, or plain bytes. It uses the largest
+// unit that divides n exactly: 10485760 is "10MB", 1000 is "1000".
+// ParseGlusterSize(FormatGlusterSize(n)) == n for every n >= 0.
 //
-// Gluster accepts limits from 1 to math.MaxInt64 bytes; GlusterLimit does
-// not check that, so callers must reject n <= 0 themselves.
-func GlusterLimit(n int64) string { return exact(n, glusterSuffixes) }
+// Gluster accepts limits from 1 to math.MaxInt64 bytes; FormatGlusterSize
+// does not check that, so callers must reject n <= 0 themselves.
+func FormatGlusterSize(n int64) string { return exact(n, glusterSuffixes) }
 
 // RoundUp returns the smallest multiple of unit that is at least n (for
 // example to round a request up to whole GiB). unit must be positive. The
@@ -306,14 +320,14 @@ func RoundUp(n, unit int64) (int64, error) {
 		return n - r, nil
 	case n > math.MaxInt64-(unit-r):
 		return 0, subvolkit.Errorf(subvolkit.InvalidArgument, op, "",
-			"%d bytes rounded up to a multiple of %s does not fit in an int64", n, FormatSize(unit))
+			"%d bytes rounded up to a multiple of %s does not fit in an int64", n, FormatQuantity(unit))
 	}
 	return n + unit - r, nil
 }
 
 // HumanSize renders n bytes for people, with a 1024-based unit and at most
 // one decimal: "512 B", "1.5 GiB", "10 GiB". It rounds, so unlike
-// FormatSize its result is not exact.
+// FormatQuantity its result is not exact.
 func HumanSize(n int64) string {
 	sign, u := abs(n)
 	if u < uint64(KiB) {

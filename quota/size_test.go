@@ -20,12 +20,11 @@ func TestUnits(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
+func TestParseQuantity(t *testing.T) {
 	tests := []struct {
 		in   string
 		want int64
 	}{
-		// Kubernetes quantities.
 		{"0", 0},
 		{"100", 100},
 		{"+100", 100},
@@ -64,7 +63,69 @@ func TestParseSize(t *testing.T) {
 		{"0.0Gi", 0},
 		{"007", 7},
 		{"9223372036854775807", math.MaxInt64},
-		// Gluster units: 1024-based, any case.
+	}
+	for _, tt := range tests {
+		got, err := quota.ParseQuantity(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseQuantity(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseQuantityErrors(t *testing.T) {
+	tests := []struct{ in, msg string }{
+		{"", "empty"},
+		{"-1Gi", "negative"},
+		{"-0", "negative"},
+		{"Gi", "does not start with a number"},
+		{".", "does not start with a number"},
+		{"+", "does not start with a number"},
+		{"+-1", "does not start with a number"},
+		{"e9", "does not start with a number"},
+		{"1g", `unknown suffix "g"`}, // Kubernetes is case sensitive
+		{"10K", `unknown suffix "K"`},
+		{"10gi", `unknown suffix "gi"`},
+		{"10GB", `unknown suffix "GB"`}, // a Gluster unit, not a quantity
+		{"512Bytes", `unknown suffix "Bytes"`},
+		{"1GiB", `unknown suffix "GiB"`},
+		{"10 Gi", `unknown suffix " Gi"`},
+		{" 10Gi", "does not start with a number"},
+		{"10Gi ", `unknown suffix "Gi "`},
+		{"10e", `unknown suffix "e"`},
+		{"1..5", `unknown suffix ".5"`},
+		{"1e3Ki", "exponent"},
+		{"1e3.5", "exponent"},
+		{"0x10", `unknown suffix "x10"`},
+		{"NaN", "does not start with a number"},
+		{"9000000Ei", "too large"},
+		{"8Ei", "too large"},
+		{"9223372036854775808", "too large"},
+		{"9.3E", "too large"},
+		{"1e19", "too large"},
+		{strings.Repeat("1", 101), "more than 100"},
+	}
+	for _, tt := range tests {
+		got, err := quota.ParseQuantity(tt.in)
+		if err == nil {
+			t.Errorf("ParseQuantity(%q) = %d, want an error", tt.in, got)
+			continue
+		}
+		if !errors.Is(err, subvolkit.ErrInvalidArgument) {
+			t.Errorf("ParseQuantity(%q): err = %v, want InvalidArgument", tt.in, err)
+		}
+		if !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("ParseQuantity(%q): err = %q, want it to contain %q", tt.in, err, tt.msg)
+		}
+	}
+}
+
+func TestParseGlusterSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"0", 0},
+		{"1000", 1000},
 		{"10GB", 10 * quota.GiB},
 		{"10MB", 10 * quota.MiB},
 		{"1TB", quota.TiB},
@@ -79,75 +140,34 @@ func TestParseSize(t *testing.T) {
 		{"10gb", 10 * quota.GiB},
 		{"10Gb", 10 * quota.GiB},
 		{"10kB", 10 * quota.KiB},
-		// Human units.
-		{"1.5 GiB", 1610612736},
-		{"512 KiB", 512 * quota.KiB},
-		{"1EiB", quota.EiB},
-		// Space.
-		{"  10Gi  ", 10 * quota.GiB},
-		{"10 Gi", 10 * quota.GiB},
-		{"10\tGB\n", 10 * quota.GiB},
+		{"  10GB\n", 10 * quota.GiB},
+		{"9223372036854775807", math.MaxInt64},
 	}
 	for _, tt := range tests {
-		got, err := quota.ParseSize(tt.in)
+		got, err := quota.ParseGlusterSize(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			t.Errorf("ParseGlusterSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "-1GB", "10G", "10Gi", "1e9", "10 GB", "10EB", "10XB", "+1GB", "GB", "10K"} {
+		if n, err := quota.ParseGlusterSize(bad); !errors.Is(err, subvolkit.ErrInvalidArgument) {
+			t.Errorf("ParseGlusterSize(%q) = %d, %v; want InvalidArgument", bad, n, err)
 		}
 	}
 }
 
-func TestParseSizeErrors(t *testing.T) {
-	tests := []struct{ in, msg string }{
-		{"", "empty"},
-		{"   ", "empty"},
-		{"-1Gi", "negative"},
-		{"-0", "negative"},
-		{"Gi", "does not start with a number"},
-		{".", "does not start with a number"},
-		{".Gi", "does not start with a number"},
-		{"+", "does not start with a number"},
-		{"+-1", "does not start with a number"},
-		{"e9", "does not start with a number"},
-		{"10 XB", `unknown unit "XB"`},
-		{"10K", `unknown unit "K"`},   // Kubernetes is case sensitive
-		{"10g", `unknown unit "g"`},   // not k8s, not a Gluster unit
-		{"10gi", `unknown unit "gi"`}, // ditto
-		{"10EB", `unknown unit "EB"`}, // Gluster has no EB
-		{"10e", `unknown unit "e"`},
-		{"1..5", `unknown unit ".5"`},
-		{"1.5.Gi", `unknown unit ".Gi"`},
-		{"1 0", `unknown unit "0"`},
-		{"1e3Ki", "exponent"},
-		{"1e3.5", "exponent"},
-		{"1e-", `unknown unit "e-"`},
-		{"0x10", `unknown unit "x10"`},
-		{"NaN", "does not start with a number"},
-		{"Inf", "does not start with a number"},
-		{"9000000Ei", "too large"},
-		{"8Ei", "too large"},
-		{"9223372036854775808", "too large"},
-		{"9.3E", "too large"},
-		{"1e19", "too large"},
-		{"1e999999999999", "too large"},
-		{"99999999999999999999999999999999999999999999999999Ki", "too large"},
-		{strings.Repeat("1", 101), "more than 100"},
+// The same spelling never means two sizes: "10G" is Kubernetes' 10^10 bytes
+// and no Gluster size; "10GB" is Gluster's 10 GiB and no quantity.
+func TestParsersNeverAgreeOnDifferentValues(t *testing.T) {
+	if _, err := quota.ParseGlusterSize("10G"); err == nil {
+		t.Error(`ParseGlusterSize("10G") succeeded`)
 	}
-	for _, tt := range tests {
-		got, err := quota.ParseSize(tt.in)
-		if err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", tt.in, got)
-			continue
-		}
-		if !errors.Is(err, subvolkit.ErrInvalidArgument) {
-			t.Errorf("ParseSize(%q): err = %v, want InvalidArgument", tt.in, err)
-		}
-		if !strings.Contains(err.Error(), tt.msg) {
-			t.Errorf("ParseSize(%q): err = %q, want it to contain %q", tt.in, err, tt.msg)
-		}
+	if _, err := quota.ParseQuantity("10GB"); err == nil {
+		t.Error(`ParseQuantity("10GB") succeeded`)
 	}
 }
 
-func TestFormatSize(t *testing.T) {
+func TestFormatQuantity(t *testing.T) {
 	tests := []struct {
 		in   int64
 		want string
@@ -171,13 +191,13 @@ func TestFormatSize(t *testing.T) {
 		{math.MinInt64, "-8Ei"},
 	}
 	for _, tt := range tests {
-		if got := quota.FormatSize(tt.in); got != tt.want {
-			t.Errorf("FormatSize(%d) = %q, want %q", tt.in, got, tt.want)
+		if got := quota.FormatQuantity(tt.in); got != tt.want {
+			t.Errorf("FormatQuantity(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
-func TestGlusterLimit(t *testing.T) {
+func TestFormatGlusterSize(t *testing.T) {
 	tests := []struct {
 		in   int64
 		want string
@@ -196,12 +216,12 @@ func TestGlusterLimit(t *testing.T) {
 		{math.MaxInt64, "9223372036854775807"},
 	}
 	for _, tt := range tests {
-		got := quota.GlusterLimit(tt.in)
+		got := quota.FormatGlusterSize(tt.in)
 		if got != tt.want {
-			t.Errorf("GlusterLimit(%d) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("FormatGlusterSize(%d) = %q, want %q", tt.in, got, tt.want)
 		}
-		if back, err := quota.ParseSize(got); err != nil || back != tt.in {
-			t.Errorf("ParseSize(GlusterLimit(%d) = %q) = %d, %v", tt.in, got, back, err)
+		if back, err := quota.ParseGlusterSize(got); err != nil || back != tt.in {
+			t.Errorf("ParseGlusterSize(FormatGlusterSize(%d) = %q) = %d, %v", tt.in, got, back, err)
 		}
 	}
 }
@@ -210,10 +230,14 @@ func TestRoundTrip(t *testing.T) {
 	sizes := []int64{0, 1, 511, 512, 1023, 1024, 1025, 1536, 4096, 1e9, quota.GiB - 1, quota.GiB, quota.GiB + 1,
 		3 * quota.TiB, quota.EiB, math.MaxInt64 - 1, math.MaxInt64}
 	for _, n := range sizes {
-		for name, f := range map[string]func(int64) string{"FormatSize": quota.FormatSize, "GlusterLimit": quota.GlusterLimit} {
-			s := f(n)
-			if back, err := quota.ParseSize(s); err != nil || back != n {
-				t.Errorf("ParseSize(%s(%d) = %q) = %d, %v", name, n, s, back, err)
+		if s := quota.FormatQuantity(n); true {
+			if back, err := quota.ParseQuantity(s); err != nil || back != n {
+				t.Errorf("ParseQuantity(FormatQuantity(%d) = %q) = %d, %v", n, s, back, err)
+			}
+		}
+		if s := quota.FormatGlusterSize(n); true {
+			if back, err := quota.ParseGlusterSize(s); err != nil || back != n {
+				t.Errorf("ParseGlusterSize(FormatGlusterSize(%d) = %q) = %d, %v", n, s, back, err)
 			}
 		}
 	}
@@ -288,29 +312,42 @@ func TestHumanSize(t *testing.T) {
 	}
 }
 
-func ExampleParseSize() {
-	for _, s := range []string{"10Gi", "10G", "10GB", "1.5Gi", "512Bytes", "500m", "10 XB"} {
-		n, err := quota.ParseSize(s)
-		fmt.Println(s, n, err)
+func ExampleParseQuantity() {
+	// A claim's size, as Kubernetes reads it.
+	for _, s := range []string{"10Gi", "10G", "1.5Gi", "500m", "1g", "10GB"} {
+		n, err := quota.ParseQuantity(s)
+		fmt.Println(s, n, err != nil)
 	}
 	// Output:
-	// 10Gi 10737418240 <nil>
-	// 10G 10000000000 <nil>
-	// 10GB 10737418240 <nil>
-	// 1.5Gi 1610612736 <nil>
-	// 512Bytes 512 <nil>
-	// 500m 1 <nil>
-	// 10 XB 0 subvolkit: parse size: invalid argument: size "10 XB" has an unknown unit "XB": use a Kubernetes suffix (Ki, Mi, Gi, Ti, Pi, Ei; k, M, G, T, P, E) or a Gluster unit (B, KB, MB, GB, TB, PB, which are 1024-based)
+	// 10Gi 10737418240 false
+	// 10G 10000000000 false
+	// 1.5Gi 1610612736 false
+	// 500m 1 false
+	// 1g 0 true
+	// 10GB 0 true
 }
 
-func ExampleFormatSize() {
-	fmt.Println(quota.FormatSize(10737418240), quota.FormatSize(1536), quota.FormatSize(0))
+func ExampleParseGlusterSize() {
+	// What `gluster volume quota VOL list` prints: 1024-based, any case.
+	for _, s := range []string{"10.0GB", "10gb", "512Bytes", "10G"} {
+		n, err := quota.ParseGlusterSize(s)
+		fmt.Println(s, n, err != nil)
+	}
+	// Output:
+	// 10.0GB 10737418240 false
+	// 10gb 10737418240 false
+	// 512Bytes 512 false
+	// 10G 0 true
+}
+
+func ExampleFormatQuantity() {
+	fmt.Println(quota.FormatQuantity(10737418240), quota.FormatQuantity(1536), quota.FormatQuantity(0))
 	// Output: 10Gi 1536 0
 }
 
-func ExampleGlusterLimit() {
+func ExampleFormatGlusterSize() {
 	// The size argument of "gluster volume quota VOL limit-usage /pvc-... SIZE".
-	fmt.Println(quota.GlusterLimit(10485760), quota.GlusterLimit(5*quota.GiB), quota.GlusterLimit(1000))
+	fmt.Println(quota.FormatGlusterSize(10485760), quota.FormatGlusterSize(5*quota.GiB), quota.FormatGlusterSize(1000))
 	// Output: 10MB 5GB 1000
 }
 

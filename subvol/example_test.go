@@ -25,13 +25,13 @@ func ExamplePool_Allocate() {
 		fmt.Println(err)
 		return
 	}
-	size, _ := quota.ParseSize("10Gi")
+	size, _ := quota.ParseQuantity("10Gi")
 	sv, err := pool.Allocate(ctx, name, size, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("%s:/%s%s %s\n", sv.Servers[0], sv.Volume, sv.Path, quota.FormatSize(sv.SizeBytes))
+	fmt.Printf("%s:/%s%s %s\n", sv.Servers[0], sv.Volume, sv.Path, quota.FormatQuantity(sv.SizeBytes))
 
 	retry, _ := pool.Allocate(ctx, name, size, nil)
 	fmt.Println("retry returns the same subvolume:", retry.ID == sv.ID)
@@ -63,7 +63,7 @@ func ExamplePool_Resize() {
 		return
 	}
 	u, _ := pool.Usage(ctx, "data")
-	fmt.Println(quota.FormatSize(sv.SizeBytes), quota.FormatSize(u.Limit))
+	fmt.Println(quota.FormatQuantity(sv.SizeBytes), quota.FormatQuantity(u.Limit))
 	// Output: 3Gi 3Gi
 }
 

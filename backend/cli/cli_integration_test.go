@@ -393,8 +393,8 @@ func TestBadInputCreatesNothing(t *testing.T) {
 		assert.Equal(t, c.kind, subvolkit.KindOf(err), "allocate(%q, %d): %v", c.name, c.size, err)
 	}
 	for _, s := range []string{"", "abc", "-1Gi", "10XB"} {
-		_, err := quota.ParseSize(s)
-		assert.True(t, s == "" || errors.Is(err, subvolkit.ErrInvalidArgument), "ParseSize(%q): %v", s, err)
+		_, err := quota.ParseQuantity(s)
+		assert.True(t, s == "" || errors.Is(err, subvolkit.ErrInvalidArgument), "ParseQuantity(%q): %v", s, err)
 	}
 	_, err = e.pool.Resize(ctx, "keep", 1<<60)
 	assert.Equal(t, subvolkit.InvalidArgument, subvolkit.KindOf(err), "%v", err)

@@ -31,7 +31,7 @@
 //
 //	servers   comma-separated volfile servers (default "localhost")
 //	volume    the volume name reported in each Subvol (default "memory")
-//	capacity  total capacity, such as "10Gi" or "500MB" (default: unlimited)
+//	capacity  total capacity, a Kubernetes quantity such as "10Gi" (default: unlimited)
 //	dir       an existing directory that holds one directory per subvolume
 //
 // Any other parameter, or a malformed one, is an error of kind

@@ -28,7 +28,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(sv.Name, sv.Servers, sv.Volume, sv.Path, quota.FormatSize(sv.SizeBytes))
+	fmt.Println(sv.Name, sv.Servers, sv.Volume, sv.Path, quota.FormatQuantity(sv.SizeBytes))
 
 	// Allocate is idempotent: the same request returns the same subvolume.
 	again, _ := pool.Allocate(ctx, "pvc-1", 4*quota.GiB, nil)
@@ -87,7 +87,7 @@ func Example_dir() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("used %d of %s in %d file(s)\n", u.Used, quota.FormatSize(u.Limit), u.Files)
+	fmt.Printf("used %d of %s in %d file(s)\n", u.Used, quota.FormatQuantity(u.Limit), u.Files)
 
 	// Archive keeps the data out of the pool, under Dir/.archive.
 	if err := pool.Delete(ctx, "site-1", &subvol.DeleteOptions{Policy: subvol.DeletePolicyArchive}); err != nil {
@@ -116,7 +116,7 @@ func ExampleBackend_As() {
 	}
 	var b *memory.Backend
 	if pool.As(&b) {
-		fmt.Println(b.Len(), quota.FormatSize(b.Allocated()))
+		fmt.Println(b.Len(), quota.FormatQuantity(b.Allocated()))
 	}
 	// Output:
 	// 1 1Gi

@@ -466,7 +466,7 @@ func TestRegistry(t *testing.T) {
 	require.Equal(t, subvolkit.QuotaExceeded, subvolkit.KindOf(err), "%v", err)
 
 	// Through the Pool, as an application would.
-	p, err := subvol.Open(ctx, "memory", map[string]string{"capacity": "1GB"}, nil)
+	p, err := subvol.Open(ctx, "memory", map[string]string{"capacity": "1Gi"}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
 	_, err = p.Allocate(ctx, "big", quota.GiB+1, nil)

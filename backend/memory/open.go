@@ -54,7 +54,7 @@ func OptionsFromParams(params map[string]string) (*Options, error) {
 			}
 			opts.Volume = v
 		case "capacity":
-			n, err := quota.ParseSize(v)
+			n, err := quota.ParseQuantity(v)
 			if err != nil {
 				return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", fmt.Errorf("parameter capacity: %w", err))
 			}

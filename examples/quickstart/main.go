@@ -46,7 +46,7 @@ func (d demo) say(format string, args ...any)  { fmt.Fprintf(d.w, "    "+format+
 
 func run(ctx context.Context, w io.Writer, sizeArg string) error {
 	d := demo{w}
-	size, err := quota.ParseSize(sizeArg)
+	size, err := quota.ParseQuantity(sizeArg)
 	if err != nil {
 		return err
 	}
