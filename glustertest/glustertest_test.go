@@ -64,14 +64,13 @@ func runXML(t *testing.T, r *Runner, v any, args ...string) {
 
 // snapshot records what a cluster owns, to check after Close that it is gone.
 type snapshot struct {
-	slot   int
-	netns  []string
-	links  []string
-	base   string
-	ips    []string
-	procs  []*os.Process
-	pids   []int
-	mounts []string
+	slot  int
+	netns []string
+	links []string
+	base  string
+	ips   []string
+	procs []*os.Process
+	pids  []int
 }
 
 func takeSnapshot(t *testing.T, c *Cluster) *snapshot {

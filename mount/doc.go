@@ -12,7 +12,8 @@
 // In ModeDeep every target gets its own FUSE mount of the subvolume's
 // directory, "host:/volume/dir" (a subvolume that is a whole volume, as with
 // heketi and glusterd2, mounts as "host:/volume"). Each is one glusterfs
-// process of about 14–17 MiB, and costs about 0.4 s to mount.
+// process of about 14 MiB, and costs 75–91 ms to mount (measured; see the
+// README's benchmarks).
 //
 // In ModeShared the node has one FUSE mount per volume, server set and set
 // of FUSE options, under <StateDir>/shared/, and each target is a bind mount

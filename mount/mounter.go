@@ -15,6 +15,8 @@ import (
 
 	mountutils "k8s.io/mount-utils"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/internal/keyedlock"
 	"github.com/subvolkit/subvolkit/subvol"
@@ -666,18 +668,20 @@ func (m *Mounter) Heal(ctx context.Context) (healed []string, err error) {
 	}
 	keys = append(keys, m.restoreKeys()...) // restores that failed earlier
 	slices.Sort(keys)
-	var errs []error
+	// One failed shared mount does not stop the others: the failures are
+	// gathered, each with its kind.
+	var errs *multierror.Error
 	for _, key := range slices.Compact(keys) {
 		h, err := m.healKey(ctx, key)
 		healed = append(healed, h...)
 		if err != nil {
-			errs = append(errs, subvolkit.WithOp(op, "", fmt.Errorf("shared mount %s: %w", key, err)))
+			errs = multierror.Append(errs, subvolkit.WithOp(op, "", fmt.Errorf("shared mount %s: %w", key, err)))
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return healed, errors.Join(errs...)
+	return healed, errs.ErrorOrNil()
 }
 
 func (m *Mounter) healKey(ctx context.Context, key string) ([]string, error) {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/subvolkit/subvolkit"
 )
 
@@ -457,7 +459,7 @@ func (m *Mounter) healShared(ctx context.Context, key string, p *plan) ([]string
 	}
 	var healed []string
 	var left []restoreBind
-	var errs []error
+	var errs *multierror.Error // each bind is restored even if another fails
 	for _, b := range binds {
 		// A target unpublished meanwhile has nothing mounted: skip it.
 		tt, err := m.table()
@@ -468,7 +470,7 @@ func (m *Mounter) healShared(ctx context.Context, key string, p *plan) ([]string
 			continue
 		}
 		if err := m.unmountAll(ctx, b.Target, true); err != nil {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 			left = append(left, b)
 			continue
 		}
@@ -477,14 +479,14 @@ func (m *Mounter) healShared(ctx context.Context, key string, p *plan) ([]string
 			sub = ""
 		}
 		if err := m.bind(ctx, sh, sub, b.Target, b.ReadOnly); err != nil {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 			left = append(left, b)
 			continue
 		}
 		healed = append(healed, b.Target)
 	}
 	if err := m.writeRestore(key, left); err != nil {
-		errs = append(errs, err)
+		errs = multierror.Append(errs, err)
 	}
-	return healed, errors.Join(errs...)
+	return healed, errs.ErrorOrNil()
 }

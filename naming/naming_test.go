@@ -124,11 +124,12 @@ func TestDNS1123Label(t *testing.T) {
 	}
 }
 
-func TestNormalizeUID(t *testing.T) {
+// UIDs are normalized (lower case) and checked by every UID-based name.
+func TestFromUIDNormalizesUID(t *testing.T) {
 	for _, in := range []string{uid, uidUpper, "A71fa382-F77D-11e8-b229-005056A5c1c4"} {
-		got, err := naming.NormalizeUID(in)
-		if err != nil || got != uid {
-			t.Errorf("NormalizeUID(%q) = %q, %v; want %q", in, got, err, uid)
+		got, err := naming.FromUID("pvc", in)
+		if err != nil || got != "pvc-"+uid {
+			t.Errorf("FromUID(pvc, %q) = %q, %v; want %q", in, got, err, "pvc-"+uid)
 		}
 	}
 	invalid := []struct{ in, msg string }{
@@ -142,7 +143,7 @@ func TestNormalizeUID(t *testing.T) {
 		{"a71fa382-f77d-11e8-b229-005056a5c1c ", "' ' at position 35"},
 	}
 	for _, tt := range invalid {
-		_, err := naming.NormalizeUID(tt.in)
+		_, err := naming.FromUID("pvc", tt.in)
 		wantInvalid(t, err, "not a UUID", tt.msg)
 	}
 }

@@ -94,15 +94,11 @@ func validateLabel(op, what, s string, limit int) error {
 	return nil
 }
 
-// NormalizeUID returns uid, a UUID in its RFC 4122 string form
+// normalizeUID returns uid, a UUID in its RFC 4122 string form
 // ("a71fa382-f77d-11e8-b229-005056a5c1c4", as Kubernetes object UIDs are),
 // in lower case. Upper-case hex digits are accepted. Any other form (braces,
 // a "urn:uuid:" prefix, missing hyphens) is an error of kind
 // InvalidArgument.
-func NormalizeUID(uid string) (string, error) {
-	return normalizeUID("normalize uid", uid)
-}
-
 func normalizeUID(op, uid string) (string, error) {
 	if len(uid) != uidLen {
 		return "", subvolkit.Errorf(subvolkit.InvalidArgument, op, "",

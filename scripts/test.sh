@@ -10,6 +10,16 @@ echo "== gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 
+echo "== staticcheck (both modules; any finding fails the run)"
+# A pinned staticcheck that supports this Go, built once into a cache.
+STATICCHECK_VERSION=2026.2.2 # module honnef.co/go/tools v0.8.2
+sc_bin="${XDG_CACHE_HOME:-$HOME/.cache}/subvolkit/staticcheck-$STATICCHECK_VERSION"
+if [ ! -x "$sc_bin/staticcheck" ]; then
+    GOBIN="$sc_bin" go install "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+fi
+"$sc_bin/staticcheck" ./...
+if [ -f examples/go.mod ]; then (cd examples && "$sc_bin/staticcheck" ./...); fi
+
 echo "== core module: go vet + go test -race"
 go vet ./...
 go test -race -count=1 -timeout 25m ./...

@@ -401,12 +401,12 @@ func listPages(ctx context.Context, b backend.Backend, maxResults int) ([]*backe
 			return all, sizes, nil
 		}
 		if seen[page.NextPageToken] {
-			return nil, nil, fmt.Errorf("List returned the page token %q twice", page.NextPageToken)
+			return nil, nil, fmt.Errorf("the backend's List returned the page token %q twice", page.NextPageToken)
 		}
 		seen[page.NextPageToken] = true
 		opts = &backend.ListOptions{PageToken: page.NextPageToken, MaxResults: maxResults}
 	}
-	return nil, nil, fmt.Errorf("List did not end after %d pages", maxPages)
+	return nil, nil, fmt.Errorf("the backend's List did not end after %d pages", maxPages)
 }
 
 // find returns the entries of list named name.

@@ -675,7 +675,9 @@ func (b *Backend) ready(op, name string) (*marker, *syscall.Stat_t, error) {
 	return m, st, nil
 }
 
-// Usage implements backend.UsageReader from `quota list <path>`.
+// Usage implements backend.UsageReader: the limit and usage come from the
+// quota extended attributes through the aux mount, or from `quota list
+// <path>` when there is none (see Options.NoQuotaAuxMount).
 func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) {
 	const op = "usage"
 	if err := b.checkOpen(ctx, op, name); err != nil {

@@ -121,7 +121,7 @@
 // Create, Get, Delete (delete, retain, archive), List, Resize (grow and
 // shrink, not below the space in use), Clone (a copy of the tree keeping
 // ownership, modes, times, symlinks and extended attributes; hard links are
-// copied as separate files), Usage (from `quota list <path>`), Ping,
+// copied as separate files), Usage (from the quota extended attributes, or `quota list <path>`), Ping,
 // Reconcile; List with ListOptions.All shows retained, archived and broken
 // subvolumes too.
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/quota"
 )
 
 // CLIError is the error the gluster CLI reported. It is reachable with
@@ -125,8 +126,10 @@ func isExitError(err error) bool {
 	return errors.As(err, &ee)
 }
 
-// classify maps a failed CLI call to a portable kind. It is the one place
-// that reads the CLI's message text.
+// classify maps a failed CLI call to a portable kind from its opErrno and,
+// where the CLI gives no distinct errno, its message text. (The few other
+// readers of message text each look for one answer: the busy volume lock,
+// a limit already removed, quota already enabled.)
 func classify(ce *CLIError) subvolkit.Kind {
 	m := ce.Message
 	switch {
@@ -162,7 +165,7 @@ func (g *glusterCLI) volumeInfo(ctx context.Context) (*volumeXML, error) {
 
 // limitUsage sets the hard limit of path to bytes.
 func (g *glusterCLI) limitUsage(ctx context.Context, path string, bytes int64) error {
-	_, err := g.call(ctx, true, "volume", "quota", g.volume, "limit-usage", path, fmt.Sprint(bytes))
+	_, err := g.call(ctx, true, "volume", "quota", g.volume, "limit-usage", path, quota.FormatGlusterSize(bytes))
 	return err
 }
 

@@ -5,8 +5,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/subvolkit/subvolkit/quota"
 )
 
 // Gluster's opErrno values that matter here (glusterd-errno.h).
@@ -127,15 +128,16 @@ type quotaLimit struct {
 func (q *quotaLimitXML) parse() (quotaLimit, error) {
 	l := quotaLimit{Path: q.Path, Hard: -1, Exceeded: q.HLExceed == "Yes", Files: -1, Dirs: -1}
 	if q.HardLimit != "" && q.HardLimit != "N/A" {
-		n, err := strconv.ParseInt(strings.TrimSpace(q.HardLimit), 10, 64)
-		if err != nil || n < 0 {
+		// Bytes in the XML; gluster's own units if it ever prints them.
+		n, err := quota.ParseGlusterSize(q.HardLimit)
+		if err != nil {
 			return l, fmt.Errorf("bad hard_limit %q for %s", q.HardLimit, q.Path)
 		}
 		l.Hard = n
 	}
 	if s := strings.TrimSpace(q.Used); s != "" && s != "N/A" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
+		n, err := quota.ParseGlusterSize(s)
+		if err != nil {
 			return l, fmt.Errorf("bad used_space %q for %s", q.Used, q.Path)
 		}
 		l.Used = n

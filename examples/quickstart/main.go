@@ -104,7 +104,7 @@ func run(ctx context.Context, w io.Writer, sizeArg string) error {
 	d.say("wrote %s, then: %v", quota.HumanSize(n), werr)
 
 	d.step("resize to %s", quota.HumanSize(2*size))
-	if sv, err = pool.Resize(ctx, "app-data", 2*size); err != nil {
+	if _, err = pool.Resize(ctx, "app-data", 2*size); err != nil {
 		return err
 	}
 	d.say("df: %s", df(mnt))
