@@ -15,9 +15,12 @@
 // # Packages
 //
 //   - subvol: the Pool, the API applications use — Allocate, Get, List,
-//     Resize, Usage, Clone, Delete, idempotent the way CSI expects.
-//   - backend: the interface every backend implements, and a registry
-//     (backend.Register / backend.Open by name with string parameters).
+//     Resize, Usage, Clone, Delete, idempotent the way CSI expects — with
+//     its own Subvol, Ownership, DeletePolicy and options.
+//   - backend: for backend authors: the interface every backend implements,
+//     optional capabilities, and a registry (backend.Register /
+//     backend.Open by name with string parameters; every backend also has
+//     OptionsFromParams).
 //   - backend/cli: subvolumes as directories + quota through the gluster
 //     CLI; backend/heketi and backend/glusterd2: one REST volume per
 //     subvolume; backend/memory: an in-process reference backend for tests.
@@ -25,14 +28,19 @@
 //   - mount: deep mounts and shared mounts + bind mounts on a node, verified
 //     against the mount table, with stale-mount healing and fast failover.
 //   - naming: deterministic, length-safe names (UID based, 63-character
-//     Kubernetes limit); quota: sizes, Gluster units and usage.
+//     Kubernetes limit); quota: sizes (ParseQuantity for Kubernetes
+//     quantities, ParseGlusterSize for Gluster's 1024-based units) and
+//     usage.
 //
 // # Errors
 //
 // Every error carries a portable Kind. Match it with errors.Is against the
 // sentinels (ErrNotFound, ErrAlreadyExists, ErrInvalidArgument, …) or read
 // it with KindOf; the backend's own error stays reachable with errors.As.
-// Context errors keep their kinds (Canceled, DeadlineExceeded).
+// Context errors keep their kinds (Canceled, DeadlineExceeded). Errors are
+// wrapped once: backends return a kind and their native cause, and
+// subvol.Pool adds the operation and the subvolume's name, so a message
+// reads `subvolkit: <op> "<name>": <kind>: <cause>` with "subvolkit:" once.
 //
 //	sv, err := pool.Allocate(ctx, "pvc-1c0f…", 10*quota.GiB, nil)
 //	switch {

@@ -2,12 +2,16 @@
 // backend.Backend.
 //
 // A Pool validates names (naming.ValidateSubvolName) and sizes before a
-// backend sees them, serializes operations on one name, applies the
-// idempotency rules Kubernetes and CSI expect, and wraps every error once
-// with the operation and the subvolume's name:
+// backend sees them, serializes operations on one name (the wait honours
+// the context), applies the idempotency rules Kubernetes and CSI expect, and
+// wraps every error once with the operation and the subvolume's name, so
+// messages read `subvolkit: <op> "<name>": <kind>: <cause>`:
 //
-//   - Allocate of an existing name with a compatible size returns the
-//     existing subvolume; an incompatible size is AlreadyExists.
+//   - Allocate of an existing name returns the existing subvolume when its
+//     size is compatible by CSI's rule — at least the requested size and,
+//     when AllocateOptions.LimitBytes is set, at most the limit — whatever
+//     the backend's rounding (SizeGranularity reports it); any other size
+//     is AlreadyExists.
 //   - Clone likewise, when the existing subvolume was cloned from the same
 //     source.
 //   - Delete of a missing subvolume succeeds.
@@ -15,6 +19,14 @@
 //   - Invalid input is InvalidArgument and creates nothing.
 //   - A cancelled context is Canceled, and the backend leaves nothing
 //     half-made (or something the next Allocate or Delete finishes).
+//
+// Close waits for the operations in flight, refuses new ones with
+// FailedPrecondition and then closes the backend, as sql.DB.Close does;
+// Shutdown bounds the wait with a context.
+//
+// Applications use this package's own types (Subvol, Ownership,
+// DeletePolicy and the options); package backend is for backend authors.
+// A backend's native client is reachable with Pool.As.
 //
 // Pick a backend by import (backend/cli, backend/heketi, backend/glusterd2,
 // backend/memory) and either call its Open and NewPool, or Open a Pool by

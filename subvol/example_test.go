@@ -102,3 +102,42 @@ func ExamplePool_Delete() {
 	// <nil>
 	// true
 }
+
+// Allocate follows CSI's rule on a repeated request: an existing subvolume
+// at least as big as asked (and within the limit, if one is given) is
+// returned, whatever size the backend rounded it to.
+func ExamplePool_Allocate_existing() {
+	ctx := context.Background()
+	pool := subvol.NewPool(memory.New(nil), nil)
+	defer pool.Close()
+
+	big, _ := pool.Allocate(ctx, "pv-1", 5*quota.GiB, nil)
+	again, err := pool.Allocate(ctx, "pv-1", 1*quota.GiB, nil)
+	fmt.Println(again.ID == big.ID, quota.FormatQuantity(again.SizeBytes), err)
+
+	_, err = pool.Allocate(ctx, "pv-1", 1*quota.GiB, &subvol.AllocateOptions{LimitBytes: 2 * quota.GiB})
+	fmt.Println(errors.Is(err, subvolkit.ErrAlreadyExists))
+	// Output:
+	// true 5Gi <nil>
+	// true
+}
+
+// Every error has a kind, and its message says "subvolkit:", the operation
+// and the subvolume once, whatever the backend wrapped on its way.
+func ExamplePool_Get_error() {
+	pool := subvol.NewPool(memory.New(nil), nil)
+	defer pool.Close()
+
+	_, err := pool.Get(context.Background(), "pv-404")
+	fmt.Println(errors.Is(err, subvolkit.ErrNotFound), subvolkit.KindOf(err))
+	fmt.Println(err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = pool.Allocate(ctx, "pv-1", quota.GiB, nil)
+	fmt.Println(err)
+	// Output:
+	// true not found
+	// subvolkit: get "pv-404": not found: no such subvolume
+	// subvolkit: allocate "pv-1": canceled: context canceled
+}

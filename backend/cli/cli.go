@@ -599,7 +599,7 @@ func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error)
 		return nil, subvolkit.WithOp("", "", err)
 	}
 	if m == nil || m.State != stateReady {
-		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
+		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no such subvolume on volume %s", b.opts.Volume)
 	}
 	return b.subvol(name, b.settled(ctx, name, m), st), nil
 }
@@ -667,7 +667,7 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 func (b *Backend) ready(op, name string) (*marker, *syscall.Stat_t, error) {
 	m, st, err := b.inspect(name)
 	if errors.Is(err, errNoMarker) || (err == nil && (m == nil || m.State != stateReady)) {
-		return nil, nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
+		return nil, nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no such subvolume on volume %s", b.opts.Volume)
 	}
 	if err != nil {
 		return nil, nil, subvolkit.WithOp("", "", err)

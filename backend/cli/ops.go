@@ -323,7 +323,7 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	case err != nil:
 		return err
 	case m == nil:
-		return subvolkit.Errorf(subvolkit.NotFound, "", "", "no subvolume %q on volume %s", name, b.opts.Volume)
+		return subvolkit.Errorf(subvolkit.NotFound, "", "", "no such subvolume on volume %s", b.opts.Volume)
 	}
 	policy := opts.Policy
 	switch m.State {
@@ -335,7 +335,7 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 	switch policy {
 	case backend.DeletePolicyRetain:
 		if m.State == stateRetained {
-			return subvolkit.Errorf(subvolkit.NotFound, "", "", "subvolume %q was already retained", name)
+			return subvolkit.Errorf(subvolkit.NotFound, "", "", "the subvolume was already retained")
 		}
 		m.State = stateRetained
 		if err := writeMarker(b.dir(name), m); err != nil {

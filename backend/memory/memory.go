@@ -189,7 +189,7 @@ func checkRequest(op, name string, size int64, owner *backend.Ownership, params 
 // checkNew reports whether name is free and size fits. b is locked.
 func (b *Backend) checkNew(op, name string, size int64) error {
 	if _, ok := b.subvols[name]; ok {
-		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "subvolume %q already exists", name)
+		return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "the name is taken")
 	}
 	return b.checkFree(op, name, size)
 }
@@ -346,7 +346,7 @@ func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error)
 func (b *Backend) lookup(op, name string) (*backend.Subvol, error) {
 	sv, ok := b.subvols[name]
 	if !ok {
-		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "subvolume %q does not exist", name)
+		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no such subvolume")
 	}
 	return sv, nil
 }
@@ -515,7 +515,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 	// An existing destination is reported first, so that a retried clone
 	// finds it even if the source has gone since.
 	if _, ok := b.subvols[name]; ok {
-		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "subvolume %q already exists", name)
+		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "the name is taken")
 	}
 	src, ok := b.subvols[req.Source]
 	if !ok {
