@@ -129,6 +129,23 @@
 // HTTP client, poll interval) with heketi's own 10–30 s 429 retry off. Its
 // calls take no context.
 //
+// # Tokens
+//
+// Token mints heketi's JWT for one request (HS256; iss, iat, exp five
+// minutes later, qsh = hex SHA-256 of "METHOD&path"), and Verifier checks
+// tokens exactly as heketi's server does, with its statuses and messages.
+// The heketi-compatible example server and the test fake use Verifier, so
+// there is one implementation. Open refuses the "user" issuer with
+// PermissionDenied: heketi lets it reach /volumes only, so it could start
+// a create but never follow it.
+//
+// # Testing against the real heketi
+//
+// Package heketitest builds the real heketi server and heketi-cli and runs
+// the server with its mock executor in a network namespace of its own;
+// TestRealHeketiConformance runs this backend through the conformance
+// suite against it.
+//
 // # Errors
 //
 // Errors are *subvolkit.Error values naming the operation and the

@@ -23,6 +23,7 @@ type index struct {
 
 	mu   sync.Mutex
 	byID map[string]string
+	last []*subvol.Subvol // the latest List's subvolumes with a heketi id
 
 	listMu    sync.Mutex // one List at a time
 	lastStart time.Time  // when the latest List began
@@ -80,9 +81,24 @@ func (x *index) listLocked(ctx context.Context) ([]*subvol.Subvol, error) {
 	}
 	x.mu.Lock()
 	x.byID = byID
+	x.last = ours
 	x.lastDone = time.Now()
 	x.mu.Unlock()
 	return ours, nil
+}
+
+// recentList returns the subvolumes of the latest List if it ended less
+// than maxAge ago, else those of a new List. Unlike recentIDs it does not
+// follow this server's own creates and deletes since that List.
+func (x *index) recentList(ctx context.Context, maxAge time.Duration) ([]*subvol.Subvol, error) {
+	x.mu.Lock()
+	if time.Since(x.lastDone) < maxAge {
+		out := x.last
+		x.mu.Unlock()
+		return out, nil
+	}
+	x.mu.Unlock()
+	return x.list(ctx)
 }
 
 // recentIDs returns the ids of the volumes, from the map if a List ended

@@ -894,11 +894,16 @@ func (s *Server) nodeInfo(w http.ResponseWriter, r *http.Request, id string) {
 		info.Hostnames.Storage = []string{n.host}
 		info.State = api.EntryStateOnline
 		info.DevicesInfo = []api.DeviceInfoResponse{}
+		// The in-tree provisioner asks for every node on every create:
+		// the bricks come from a list at most clusterVolumesMaxAge old.
+		svs, err := s.idx.recentList(r.Context(), clusterVolumesMaxAge)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		for _, b := range layout.Bricks {
 			if b.Host == n.host {
-				// Without bricks: the in-tree provisioner asks for
-				// every node on every create; GET /devices/{id} lists them.
-				info.DevicesInfo = append(info.DevicesInfo, s.device(layout, b, nil))
+				info.DevicesInfo = append(info.DevicesInfo, s.device(layout, b, svs))
 			}
 		}
 		writeJSON(w, info)
