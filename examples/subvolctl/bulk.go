@@ -174,8 +174,11 @@ func (a *app) bulkCreate(ctx context.Context, f *bulkFlags) error {
 		return err
 	}
 	if f.dryRun {
-		return a.printDryRun("allocate", []string{names[0] + " .. " + names[len(names)-1]},
-			fmt.Sprintf("%d subvolumes of %s", len(names), quota.HumanSize(size)))
+		detail := fmt.Sprintf("%d subvolumes of %s", len(names), quota.HumanSize(size))
+		if a.output != "table" {
+			return a.printData(dryRunView{DryRun: true, Action: "allocate", Names: names, Detail: detail})
+		}
+		return a.printDryRun("allocate", []string{names[0] + " .. " + names[len(names)-1]}, detail)
 	}
 	// YAML on stdout leaves no room for anything else there.
 	quiet := f.pvOut == "-"

@@ -95,6 +95,7 @@ func (a *app) printData(v any) error {
 	default:
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
 }
