@@ -504,7 +504,8 @@ func runParallel(n, parallel int, f func(i int)) {
 type bar struct {
 	mu   sync.Mutex
 	pb   *progressbar.ProgressBar
-	stop chan struct{} // closes a spinner's ticker
+	stop chan struct{} // closed to stop a spinner's ticker...
+	done chan struct{} // ...which closes this when it has stopped
 }
 
 func (a *app) newBar(total int, desc string) *bar {
@@ -537,8 +538,9 @@ func (a *app) spinner(desc string) *bar {
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 	)}
 	_ = b.pb.RenderBlank()
-	b.stop = make(chan struct{})
+	b.stop, b.done = make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(b.done)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -568,6 +570,7 @@ func (b *bar) finish() {
 	}
 	if b.stop != nil {
 		close(b.stop)
+		<-b.done
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
