@@ -12,7 +12,7 @@
 //	pool, err := subvol.Open(ctx, "cli", params, &subvol.Options{Observer: m.Observe})
 //	...
 //	go m.Run(ctx, pool)                  // refreshes the per-subvolume gauges
-//	http.Handle("/metrics", m.Handler())
+//	http.Handle("/metrics", m.Handler()) // or: handler = m.Wrap(handler)
 //
 // # Metrics
 //
@@ -39,6 +39,7 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -49,6 +50,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/quota"
@@ -190,6 +192,53 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
+
+// Wrap returns a handler that serves GET /metrics itself and passes every
+// other request to next. If next also answers GET /metrics (heketi-server
+// serves heketi's own metric names there), its answer comes first and
+// these metrics follow it in the same text exposition; the metric names
+// must not collide. Like Handler, it needs no authentication.
+func (m *Metrics) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		theirs := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
+		next.ServeHTTP(theirs, r)
+		mfs, err := m.reg.Gather()
+		if err != nil && len(mfs) == 0 {
+			http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		var buf bytes.Buffer
+		if theirs.code == http.StatusOK {
+			buf.Write(theirs.body.Bytes())
+		}
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+				http.Error(w, "encoding metrics: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(buf.Bytes())
+		}
+	})
+}
+
+// bufferedResponse keeps what a handler answers.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferedResponse) WriteHeader(code int)        { b.code = code }
 
 // Run refreshes the per-subvolume gauges from pool now and then every
 // RefreshInterval until ctx ends. Run it in its own goroutine, once.

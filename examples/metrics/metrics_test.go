@@ -186,3 +186,29 @@ func BenchmarkScrape2000(b *testing.B) {
 	b.ReportMetric(directTotal.Seconds()/float64(n), "refresh+scrape-s")
 	b.ReportMetric(refresh.Seconds(), "first-refresh-s")
 }
+
+func TestWrapAppendsToTheFrontEndsMetrics(t *testing.T) {
+	m := New(&Options{Backend: "cli", NoNode: true})
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			_, _ = io.WriteString(w, "# HELP heketi_up Is heketi running?\n# TYPE heketi_up gauge\nheketi_up 1\n")
+			return
+		}
+		http.Error(w, "front end", http.StatusTeapot)
+	})
+	m.Observe("allocate", "a", time.Millisecond, nil)
+	text := scrape(t, m.Wrap(front))
+	assert.True(t, strings.HasPrefix(text, "# HELP heketi_up"), text)
+	assert.Contains(t, text, `subvolkit_operations_total{backend="cli",operation="allocate"} 1`)
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+
+	rec := httptest.NewRecorder()
+	m.Wrap(front).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/volumes", nil))
+	assert.Equal(t, http.StatusTeapot, rec.Code, "other paths go to the front end")
+
+	// A front end without /metrics of its own: ours only.
+	text = scrape(t, m.Wrap(http.NotFoundHandler()))
+	assert.True(t, strings.HasPrefix(text, "# HELP go_") || strings.HasPrefix(text, "# HELP subvolkit_"), text[:40])
+}
