@@ -199,7 +199,8 @@ func (a *app) getCmd() *cobra.Command {
 }
 
 func (a *app) listCmd() *cobra.Command {
-	return &cobra.Command{
+	var all bool
+	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the subvolumes, sorted by name",
@@ -209,13 +210,19 @@ func (a *app) listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svs, err := pool.List(ctx)
+			list := pool.List
+			if all {
+				list = pool.ListAll
+			}
+			svs, err := list(ctx)
 			if err != nil {
 				return err
 			}
 			return a.printSubvols(svs)
 		}),
 	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "also those out of the pool (retained, archived) and broken ones (see reconcile), with their state")
+	return cmd
 }
 
 func (a *app) usageCmd() *cobra.Command {

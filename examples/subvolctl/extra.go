@@ -2,5 +2,7 @@ package main
 
 import "github.com/spf13/cobra"
 
-// extraCmds are the commands of SDK capabilities that may be missing.
-func (a *app) extraCmds() []*cobra.Command { return nil }
+// extraCmds are the commands of the SDK's newer capabilities.
+func (a *app) extraCmds() []*cobra.Command {
+	return []*cobra.Command{a.reconcileCmd()}
+}

@@ -84,6 +84,10 @@ func TestSubvolctlJSON(t *testing.T) {
 		{"delete-dry-run", exitOK, []string{"delete", "app-copy", "missing", "--dry-run"}},
 		{"delete", exitOK, []string{"delete", "app-copy", "00-fe", "00-ff", "01-00"}},
 		{"list-after-delete", exitOK, []string{"list"}},
+		{"allocate-for-retain", exitOK, []string{"allocate", "00-fe", "--size", "1Gi"}},
+		{"delete-retain", exitOK, []string{"delete", "00-fe", "--policy", "retain"}},
+		{"list-all", exitOK, []string{"list", "--all"}},
+		{"reconcile", exitOK, []string{"reconcile"}},
 	}
 	for _, s := range steps {
 		code, stdout, stderr := runIn(t, pool, nil, append(s.args, "-o", "json")...)
@@ -106,7 +110,7 @@ func TestSubvolctlJSON(t *testing.T) {
 		{exitNotFound, []string{"get", "missing"}},
 		{exitNotFound, []string{"usage", "missing"}},
 		{exitNotFound, []string{"clone", "missing", "x"}},
-		{exitAlreadyExists, []string{"allocate", "app-data", "--size", "1Gi"}},
+		{exitAlreadyExists, []string{"allocate", "app-data", "--size", "1Gi", "--limit", "2Gi"}},
 		{exitQuotaExceeded, []string{"allocate", "huge", "--size", "1Ti"}},
 		{exitUsage, []string{"allocate", "Bad/Name", "--size", "1Gi"}},
 		{exitUsage, []string{"allocate", "x"}},
@@ -118,6 +122,7 @@ func TestSubvolctlJSON(t *testing.T) {
 		{exitUsage, []string{"bulk-create", "--size", "1Gi", "--end", "70000"}},
 		{exitUsage, []string{"bulk-create", "--size", "1Gi", "--count", "2", "--pattern", "same"}},
 		{exitUsage, []string{"delete", "x", "--policy", "shred"}},
+		{exitUsage, []string{"reconcile", "--repair", "--dry-run"}},
 	} {
 		args := e.args
 		if !slices.Contains(args, "-o") {

@@ -27,6 +27,7 @@ type subvolView struct {
 	Path         string            `json:"path"`
 	Servers      []string          `json:"servers"`
 	Source       string            `json:"source,omitempty"`
+	State        string            `json:"state,omitempty"`
 	UID          int               `json:"uid"`
 	GID          int               `json:"gid"`
 	Mode         string            `json:"mode,omitempty"`
@@ -38,7 +39,7 @@ type subvolView struct {
 func viewOf(sv *subvol.Subvol) subvolView {
 	v := subvolView{
 		Name: sv.Name, ID: sv.ID, SizeBytes: sv.SizeBytes, Size: quota.HumanSize(sv.SizeBytes),
-		Volume: sv.Volume, Path: sv.Path, Servers: sv.Servers, Source: sv.Source,
+		Volume: sv.Volume, Path: sv.Path, Servers: sv.Servers, Source: sv.Source, State: sv.State,
 		UID: sv.UID, GID: sv.GID, Labels: sv.Labels, MountOptions: sv.MountOptions,
 	}
 	if v.Servers == nil {
@@ -144,13 +145,24 @@ func toAny(ss []string) []any {
 
 func subvolRows(svs []*subvol.Subvol) (header []string, rows [][]string) {
 	header = []string{"NAME", "SIZE", "VOLUME", "PATH", "SERVERS", "SOURCE", "CREATED"}
+	withState := false
+	for _, sv := range svs {
+		withState = withState || sv.State != ""
+	}
+	if withState {
+		header = append(header, "STATE")
+	}
 	for _, sv := range svs {
 		created := ""
 		if !sv.Created.IsZero() {
 			created = sv.Created.UTC().Format(time.RFC3339)
 		}
-		rows = append(rows, []string{sv.Name, quota.HumanSize(sv.SizeBytes), sv.Volume, sv.Path,
-			strings.Join(sv.Servers, ","), sv.Source, created})
+		row := []string{sv.Name, quota.HumanSize(sv.SizeBytes), sv.Volume, sv.Path,
+			strings.Join(sv.Servers, ","), sv.Source, created}
+		if withState {
+			row = append(row, sv.State)
+		}
+		rows = append(rows, row)
 	}
 	return header, rows
 }
