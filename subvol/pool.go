@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/backend"
@@ -22,6 +23,8 @@ type Options struct {
 	// MaxSizeBytes, if > 0, rejects sizes above it as InvalidArgument
 	// before the backend is asked.
 	MaxSizeBytes int64
+	// Observer, if not nil, is told about every operation (see Observer).
+	Observer Observer
 }
 
 // Pool is the portable API over a Backend: it validates names and sizes,
@@ -35,6 +38,7 @@ type Pool struct {
 	b     backend.Backend
 	log   *slog.Logger
 	maxSz int64
+	obs   Observer
 	locks keyedlock.Map
 
 	mu       sync.Mutex
@@ -53,7 +57,7 @@ func NewPool(b backend.Backend, opts *Options) *Pool {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pool{b: b, log: log, maxSz: opts.MaxSizeBytes, idle: make(chan struct{})}
+	return &Pool{b: b, log: log, maxSz: opts.MaxSizeBytes, obs: opts.Observer, idle: make(chan struct{})}
 }
 
 // Open opens the backend registered as backendName (see backend.Register)
@@ -172,8 +176,9 @@ type CloneOptions struct {
 // nothing is created. If ctx is cancelled the error is of kind Canceled and
 // nothing is left behind (or what is left is completed or removed by the next
 // Allocate or Delete of the same name).
-func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts *AllocateOptions) (*Subvol, error) {
+func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts *AllocateOptions) (_ *Subvol, err error) {
 	const op = "allocate"
+	defer p.observe(op, name, time.Now(), &err)
 	if opts == nil {
 		opts = &AllocateOptions{}
 	}
@@ -241,8 +246,9 @@ func (p *Pool) SizeGranularity() int64 {
 }
 
 // Get returns the named subvolume, or an error of kind NotFound.
-func (p *Pool) Get(ctx context.Context, name string) (*Subvol, error) {
+func (p *Pool) Get(ctx context.Context, name string) (_ *Subvol, err error) {
 	const op = "get"
+	defer p.observe(op, name, time.Now(), &err)
 	end, err := p.begin(ctx, op, name)
 	if err != nil {
 		return nil, err
@@ -256,8 +262,9 @@ func (p *Pool) Get(ctx context.Context, name string) (*Subvol, error) {
 }
 
 // List returns every subvolume, sorted by name.
-func (p *Pool) List(ctx context.Context) ([]*Subvol, error) {
+func (p *Pool) List(ctx context.Context) (_ []*Subvol, err error) {
 	const op = "list"
+	defer p.observe(op, "", time.Now(), &err)
 	end, err := p.begin(ctx, op, "")
 	if err != nil {
 		return nil, err
@@ -284,8 +291,9 @@ func (p *Pool) List(ctx context.Context) ([]*Subvol, error) {
 // Resize sets the named subvolume's size to sizeBytes (absolute, not a
 // delta). Resizing to the current size is a no-op. A backend that cannot
 // resize, or cannot shrink, answers Unimplemented.
-func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (*Subvol, error) {
+func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (_ *Subvol, err error) {
 	const op = "resize"
+	defer p.observe(op, name, time.Now(), &err)
 	end, err := p.begin(ctx, op, name)
 	if err != nil {
 		return nil, err
@@ -312,8 +320,9 @@ func (p *Pool) Resize(ctx context.Context, name string, sizeBytes int64) (*Subvo
 }
 
 // Usage reports how much of the named subvolume is used.
-func (p *Pool) Usage(ctx context.Context, name string) (*quota.Usage, error) {
+func (p *Pool) Usage(ctx context.Context, name string) (_ *quota.Usage, err error) {
 	const op = "usage"
+	defer p.observe(op, name, time.Now(), &err)
 	end, err := p.begin(ctx, op, name)
 	if err != nil {
 		return nil, err
@@ -331,8 +340,9 @@ func (p *Pool) Usage(ctx context.Context, name string) (*quota.Usage, error) {
 // idempotent: an existing dst cloned from src with a compatible size is
 // returned; any other existing dst is AlreadyExists. A missing src is
 // NotFound; a size below src's is InvalidArgument.
-func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (*Subvol, error) {
+func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (_ *Subvol, err error) {
 	const op = "clone"
+	defer p.observe(op, dst, time.Now(), &err)
 	if opts == nil {
 		opts = &CloneOptions{}
 	}
@@ -396,8 +406,9 @@ func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (
 
 // Delete removes the named subvolume according to opts (nil: delete the
 // data). Deleting a subvolume that does not exist succeeds, as CSI requires.
-func (p *Pool) Delete(ctx context.Context, name string, opts *DeleteOptions) error {
+func (p *Pool) Delete(ctx context.Context, name string, opts *DeleteOptions) (err error) {
 	const op = "delete"
+	defer p.observe(op, name, time.Now(), &err)
 	if opts == nil {
 		opts = &DeleteOptions{}
 	}

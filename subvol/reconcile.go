@@ -44,8 +44,9 @@ type ReconcileReport struct {
 // dry run by default. It returns the report even when some repairs fail;
 // the error then gathers the per-item failures (a *multierror.Error), each
 // with a kind. A backend without the capability answers Unimplemented.
-func (p *Pool) Reconcile(ctx context.Context, opts *ReconcileOptions) (*ReconcileReport, error) {
+func (p *Pool) Reconcile(ctx context.Context, opts *ReconcileOptions) (_ *ReconcileReport, err error) {
 	const op = "reconcile"
+	defer p.observe(op, "", time.Now(), &err)
 	if opts == nil {
 		opts = &ReconcileOptions{}
 	}
@@ -77,8 +78,9 @@ func (p *Pool) Reconcile(ctx context.Context, opts *ReconcileOptions) (*Reconcil
 // live ones (State "") and, where the backend can tell, those out of the
 // pool ("retained", "archived") and broken ones ("broken": half-made, or a
 // limit that disagrees with the record; Reconcile repairs them).
-func (p *Pool) ListAll(ctx context.Context) ([]*Subvol, error) {
+func (p *Pool) ListAll(ctx context.Context) (_ []*Subvol, err error) {
 	const op = "list"
+	defer p.observe(op, "", time.Now(), &err)
 	end, err := p.begin(ctx, op, "")
 	if err != nil {
 		return nil, err

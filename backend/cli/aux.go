@@ -43,7 +43,7 @@ func (b *Backend) mountAux(ctx context.Context, dir string) (mounted bool, err e
 		_ = syscall.Unmount(dir, syscall.MNT_DETACH)
 	}
 	args := []string{"--client-pid=" + quotaClientPID, "--process-name=fuse.subvolkit-quota",
-		"--log-file=" + filepath.Join(os.TempDir(), "subvolkit-cli-"+filepath.Base(b.mnt)+"-quota.log")}
+		"--log-file=" + filepath.Join(b.ownDir, "quota.log")}
 	for _, s := range b.opts.Servers {
 		args = append(args, "--volfile-server="+s)
 	}

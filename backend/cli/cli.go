@@ -42,10 +42,15 @@ type Options struct {
 	// quota calls must reach a glusterd of the pool's trusted storage pool
 	// through its local socket (glusterd refuses them from --remote-host).
 	Runner Runner
-	// MountDir is where the backend FUSE-mounts the volume for directory
-	// work. "" means /run/subvolkit/cli/<volume>-<hash of servers>. The
-	// backend mounts it on Open (or reuses a live mount there) and
-	// unmounts it on Close if it mounted it.
+	// MountDir is the backend's own directory on this host; every file
+	// the backend writes lives in it: the volume's FUSE mount for
+	// directory work (MountDir/volume), the quota aux mount
+	// (MountDir/quota) and their glusterfs client logs
+	// (MountDir/volume.log, MountDir/quota.log). "" means
+	// /run/subvolkit/cli/<volume>-<hash of servers>. The backend mounts
+	// on Open (or reuses live mounts there: Backends that share a
+	// MountDir, in one process or many, share the mounts) and on Close
+	// unmounts what it mounted and removes those mount points and logs.
 	MountDir string
 	// Mounter mounts the volume; nil means mount-utils' mount.New("").
 	Mounter mountutils.Interface
@@ -95,7 +100,8 @@ type Backend struct {
 	opts       Options
 	g          *glusterCLI
 	mounter    mountutils.Interface
-	mnt        string      // the backend's FUSE mount of the volume
+	ownDir     string      // Options.MountDir: everything the backend writes is in it
+	mnt        string      // the backend's FUSE mount of the volume, ownDir/volume
 	mounted    atomic.Bool // whether the backend mounted it (so Close unmounts it)
 	aux        string      // the quota aux mount, "" if there is none
 	auxMounted atomic.Bool // whether the backend mounted aux
@@ -236,7 +242,8 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 		opts:    o,
 		g:       newGlusterCLI(o.Runner, o.Volume, o.RetryMaxAttempts, o.RetryMinDelay, o.RetryMaxDelay),
 		mounter: o.Mounter,
-		mnt:     o.MountDir,
+		ownDir:  o.MountDir,
+		mnt:     filepath.Join(o.MountDir, "volume"),
 		log:     o.Logger,
 	}
 	if b.mounter == nil {
@@ -262,7 +269,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 		return nil, subvolkit.WithOp(op, "", err)
 	}
 	if !o.NoQuotaAuxMount {
-		dir := b.mnt + ".quota"
+		dir := filepath.Join(b.ownDir, "quota")
 		mounted, err := b.mountAux(ctx, dir)
 		switch {
 		case err == nil:
@@ -315,7 +322,7 @@ func (b *Backend) mountVolume(ctx context.Context) (mounted bool, err error) {
 	if _, err := os.Stat(b.mnt); err != nil && deadMount(err) {
 		_ = syscall.Unmount(b.mnt, syscall.MNT_DETACH)
 	}
-	logFile := filepath.Join(os.TempDir(), "subvolkit-cli-"+filepath.Base(b.mnt)+".log")
+	logFile := filepath.Join(b.ownDir, "volume.log")
 	mopts := []string{"log-file=" + logFile}
 	if len(b.opts.Servers) > 1 {
 		mopts = append(mopts, "backup-volfile-servers="+strings.Join(b.opts.Servers[1:], ":"))
@@ -439,6 +446,7 @@ func (b *Backend) Close() error {
 	if b.auxMounted.Load() {
 		if err := b.mounter.Unmount(b.aux); err == nil {
 			_ = os.Remove(b.aux)
+			_ = os.Remove(filepath.Join(b.ownDir, "quota.log"))
 		}
 	}
 	if b.mounted.Load() {
@@ -446,7 +454,9 @@ func (b *Backend) Close() error {
 			return subvolkit.E(subvolkit.Unknown, "close", "", err)
 		}
 		_ = os.Remove(b.mnt)
+		_ = os.Remove(filepath.Join(b.ownDir, "volume.log"))
 	}
+	_ = os.Remove(b.ownDir) // only if nothing else (another Backend's mounts) is left in it
 	return nil
 }
 

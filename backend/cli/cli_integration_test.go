@@ -559,7 +559,8 @@ func TestSurvivesDeadFUSEClients(t *testing.T) {
 
 	// The quota aux mount dies: limits are still read back (it is
 	// mounted again, or the CLI is used).
-	killAndWait(t, fuseClientPID(t, mnt+".quota"), mnt+".quota")
+	aux := filepath.Join(filepath.Dir(mnt), "quota")
+	killAndWait(t, fuseClientPID(t, aux), aux)
 	_, err = e.pool.Resize(ctx, "after-main-death", 3*quota.MiB)
 	require.NoError(t, err)
 	u, err := e.pool.Usage(ctx, sv.Name)

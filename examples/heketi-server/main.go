@@ -45,6 +45,7 @@ import (
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/examples/heketi-server/server"
+	"github.com/subvolkit/subvolkit/examples/metrics"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 
@@ -221,14 +222,17 @@ func run(ctx context.Context, o *options, ln net.Listener, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	pool := subvol.NewPool(b, &subvol.Options{Logger: log})
+	// subvolkit's metrics follow heketi's on /metrics (no token, as heketi).
+	m := metrics.New(&metrics.Options{Backend: "cli", Logger: log})
+	pool := subvol.NewPool(b, &subvol.Options{Logger: log, Observer: m.Observe})
 	defer pool.Close()
+	go m.Run(ctx, pool)
 	o.srv.Logger = log
 	srv, err := server.New(ctx, o.srv, pool)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: m.Wrap(srv), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() {
 		log.Info("serving heketi's API", "addr", ln.Addr().String(), "volume", o.srv.Volume, "auth", !o.srv.DisableAuth, "tls", o.tlsCert != "")

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +154,17 @@ func TestRun(t *testing.T) {
 	assert.Equal(t, "gv0/vol_"+v.Id, v.Name)
 	require.NoError(t, hc.VolumeDelete(v.Id))
 
+	// /metrics, without a token: heketi's names, then subvolkit's.
+	hcl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(t, cert)}}}
+	resp, err := hcl.Get("https://" + ln.Addr().String() + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	assert.Contains(t, string(body), "heketi_up 1")
+	assert.Contains(t, string(body), `subvolkit_operations_total{backend="cli",operation="allocate"} 1`)
+	assert.Contains(t, string(body), `subvolkit_operations_total{backend="cli",operation="delete"} 1`)
+
 	cancel()
 	select {
 	case err := <-errc:
@@ -162,4 +175,14 @@ func TestRun(t *testing.T) {
 	assert.Error(t, hc.Hello(), "still serving after shutdown")
 	_, err = mem.List(context.Background(), nil)
 	assert.True(t, errors.Is(err, subvolkit.ErrFailedPrecondition), "the backend is not closed: %v", err)
+}
+
+// certPool trusts the certificate in the PEM file cert.
+func certPool(t *testing.T, cert string) *x509.CertPool {
+	t.Helper()
+	data, err := os.ReadFile(cert)
+	require.NoError(t, err)
+	p := x509.NewCertPool()
+	require.True(t, p.AppendCertsFromPEM(data))
+	return p
 }
