@@ -50,12 +50,16 @@ func (a *app) completeNames(cmd *cobra.Command, _ []string, _ string) ([]string,
 	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
-// parseSize reads a size flag ("10Gi", "500MB", "1073741824").
+// parseSize reads a size flag: a Kubernetes quantity ("10Gi", "1G" = 10^9,
+// "1073741824") or, when it ends in B, Gluster's 1024-based form ("500MB").
 func parseSize(flag, s string) (int64, error) {
 	if s == "" {
 		return 0, usageError{fmt.Errorf("--%s is required", flag)}
 	}
-	n, err := quota.ParseSize(s)
+	n, err := quota.ParseQuantity(s)
+	if err != nil && strings.HasSuffix(strings.ToUpper(s), "B") {
+		n, err = quota.ParseGlusterSize(s)
+	}
 	if err != nil {
 		return 0, usageError{fmt.Errorf("--%s: %w", flag, err)}
 	}

@@ -59,9 +59,10 @@ func TestHeketiCLIAgainstServer(t *testing.T) {
 	real := heketitest.StartT(t, &heketitest.Options{AdminKey: adminKey, UserKey: userKey})
 	realOpen := heketitest.StartT(t, &heketitest.Options{DisableAuth: true, Binaries: real.Binaries()})
 	c := glustertest.StartT(t, &glustertest.Options{Nodes: 3})
+	require.NoError(t, cli.Prepare(ctxT(t), c.Runner(1), c.Volume(), &cli.PrepareOptions{StrictQuota: true}))
 	b, err := cli.Open(ctxT(t), &cli.Options{
 		Volume: c.Volume(), Servers: c.Servers(), Runner: c.Runner(1),
-		MountDir: filepath.Join(t.TempDir(), "mnt"), StrictQuota: true,
+		MountDir: filepath.Join(t.TempDir(), "mnt"),
 	})
 	require.NoError(t, err)
 	pool := openPool(t, b)
