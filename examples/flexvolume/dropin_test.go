@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -334,6 +335,9 @@ func TestFlexDropIn(t *testing.T) {
 			_, err := os.Stat(filepath.Join(d.podDir("i2"), "in-01"))
 			return err == nil
 		}, "pod i2 does not see its directory again")
+		// The detached runs end by themselves (bounded by the timeout).
+		eventually(t, 70*time.Second, func() bool { return len(running(bin, "heal-shared-mounts")) == 0 },
+			"detached restores still running: %v", running(bin, "heal-shared-mounts"))
 		for _, p := range []string{"i1", "i2"} {
 			r := d.step(t, dropInStep{"unmount " + p, []string{"unmount", "{POD:" + p + "}"}})
 			require.Equal(t, "Success", r.Status, r.Message)
@@ -429,4 +433,25 @@ func recordOriginal(t *testing.T, script, dir, server, vol string) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(goldenFile), 0o755))
 	require.NoError(t, os.WriteFile(goldenFile, append(b, '\n'), 0o644))
 	t.Logf("wrote %s", goldenFile)
+}
+
+// running returns the PIDs of live processes running bin with arg.
+func running(bin, arg string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if args[0] == bin && slices.Contains(args[1:], arg) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
