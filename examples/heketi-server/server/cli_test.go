@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	client "github.com/heketi/heketi/client/api/go-client"
+	"github.com/heketi/heketi/pkg/glusterfs/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -26,7 +29,7 @@ import (
 // difference fails the test.
 var knownCLIDifferences = map[string]string{
 	"durability.disperse.": "durability is the backing volume's layout; heketi echoes the disperse fields (heketi-cli's defaults, 4+2) that a replicate request carries",
-	"glustervolumeoptions": "volume options apply to whole Gluster volumes and are ignored, so none are reported; heketi echoes what heketi-cli sends (two empty strings)",
+	"glustervolumeoptions": "volume options apply to whole Gluster volumes and are ignored, so none are reported; heketi reports two empty strings for a volume created without any",
 }
 
 // cliSide is one server as heketi-cli sees it.
@@ -202,6 +205,41 @@ func TestHeketiCLIAgainstServer(t *testing.T) {
 		for _, id := range l.Volumes {
 			require.True(t, s.call(t, "admin", adminKey, "volume", "delete", id).ok, side)
 		}
+	}
+
+	// The heketi Go client, the in-tree provisioner's calls: the answers'
+	// JSON compared the same way.
+	goClients := map[string]*client.Client{"ours": newClient(hs.URL, "admin", adminKey)}
+	hc := client.NewClientWithOptions(real.URL(), "admin", adminKey, client.ClientOptions{})
+	hc.SetClientFunc(func(_ *tls.Config, check client.CheckRedirectFunc) (client.HttpPerformer, error) {
+		c := real.HTTPClient()
+		c.CheckRedirect = check
+		return c, nil
+	})
+	goClients["heketi"] = hc
+	answers := map[string][]any{}
+	for _, side := range []string{"ours", "heketi"} {
+		gc := goClients[side]
+		req := &api.VolumeCreateRequest{Size: 1, Gid: 2000}
+		req.Durability.Type = api.DurabilityReplicate
+		req.Durability.Replicate.Replica = 3
+		v, err := gc.VolumeCreate(req)
+		require.NoError(t, err, side)
+		cl, err := gc.ClusterInfo(v.Cluster)
+		require.NoError(t, err, side)
+		n, err := gc.NodeInfo(cl.Nodes[0])
+		require.NoError(t, err, side)
+		v, err = gc.VolumeExpand(v.Id, &api.VolumeExpandRequest{Size: 1})
+		require.NoError(t, err, side)
+		answers[side] = []any{v, cl, n}
+		require.NoError(t, gc.VolumeDelete(v.Id), side)
+	}
+	for i, what := range []string{"go-client VolumeCreate+VolumeExpand", "go-client ClusterInfo", "go-client NodeInfo"} {
+		ob, err := json.Marshal(answers["ours"][i])
+		require.NoError(t, err)
+		hb, err := json.Marshal(answers["heketi"][i])
+		require.NoError(t, err)
+		compare(what, cliAnswer{out: string(ob), ok: true}, cliAnswer{out: string(hb), ok: true}, true)
 	}
 
 	// Authentication off: no user, no key.
