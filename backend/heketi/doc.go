@@ -144,7 +144,9 @@
 // Package heketitest builds the real heketi server and heketi-cli and runs
 // the server with its mock executor in a network namespace of its own;
 // TestRealHeketiConformance runs this backend through the conformance
-// suite against it.
+// suite against it, and TestFakeAnswersAsRealHeketi checks that the test
+// fake answers the same raw requests with the real server's statuses and
+// messages.
 //
 // # Errors
 //

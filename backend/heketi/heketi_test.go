@@ -616,7 +616,7 @@ func TestWrongURLPathIsNotNotFound(t *testing.T) {
 	var herr *heketi.HTTPError
 	require.ErrorAs(t, err, &herr)
 	assert.Equal(t, http.StatusNotFound, herr.StatusCode)
-	assert.Equal(t, "404 page not found", herr.Message)
+	assert.Equal(t, "Invalid path or request", herr.Message)
 	err = subvol.NewPool(b, nil).Delete(t.Context(), "pv1", nil)
 	require.Error(t, err, "a Pool must not take a wrong URL for a deleted subvolume")
 }

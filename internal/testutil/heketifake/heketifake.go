@@ -18,7 +18,7 @@
 //	                                 303 to the resource, 204 (delete) or 500 + error text
 //
 // Path ids must be hexadecimal, as heketi's router requires; other paths are
-// 404 "404 page not found". Validation runs in heketi's order with heketi's
+// 404 "Invalid path or request", as heketi answers them. Validation runs in heketi's order with heketi's
 // messages: 422 "request unable to be parsed", 400 "validation failed: …"
 // (heketi's own Validate methods), "Invalid volume size", "Unknown
 // durability type", "Invalid replica value", "Invalid dispersion
@@ -510,7 +510,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route, id string,
 	case RouteQueue:
 		s.queue(w, r, id)
 	default:
-		http.NotFound(w, r)
+		// heketi's router's NotFoundHandler.
+		http.Error(w, "Invalid path or request", http.StatusNotFound)
 	}
 }
 

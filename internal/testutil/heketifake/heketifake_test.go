@@ -186,7 +186,7 @@ func TestValidationMessages(t *testing.T) {
 	assert.Equal(t, "request unable to be parsed", body)
 	code, _, body = do(t, s, "GET", "/volumes/not-hex", "", "")
 	assert.Equal(t, 404, code)
-	assert.Equal(t, "404 page not found", body)
+	assert.Equal(t, "Invalid path or request", body)
 
 	vol, err := c.VolumeCreate(createReq("v", 1))
 	require.NoError(t, err)
