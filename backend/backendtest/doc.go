@@ -55,8 +55,8 @@
 //   - Sizes are multiples of Options.SizeUnit. The usual size is 16 MiB
 //     rounded up to SizeUnit; the backend must have room for about
 //     3*Concurrency subvolumes of twice that size at once.
-//   - The suite makes 44 + 3*Concurrency Create or Clone calls (68 with the
-//     default Concurrency of 8), of which 31 + Concurrency succeed; the
+//   - The suite makes 46 + 3*Concurrency Create or Clone calls (70 with the
+//     default Concurrency of 8), of which up to 33 + Concurrency succeed; the
 //     others fail early (a duplicate name, a cancelled context, a bad
 //     argument). On a slow real cluster, Concurrency 4 keeps it under 60.
 //
