@@ -12,13 +12,13 @@
 # (two test processes) wait for one build instead of running two.
 #
 # Environment: KUBE_VERSION (1.37.2), ETCD_VERSION (3.6.16), KUBE_CACHE,
-# KUBE_BUILD_JOBS (go build -p, default 2). Prints the binary directory.
+# KUBE_BUILD_JOBS (go build -p, default: the number of CPUs). Prints the binary directory.
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 KUBE_CACHE=${KUBE_CACHE:-/var/cache/subvolkit/kube}
-JOBS=${KUBE_BUILD_JOBS:-2}
+JOBS=${KUBE_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
 STAGING_VERSION="v0.${KUBE_VERSION#*.}" # 1.37.2 -> v0.37.2
 
 out="$KUBE_CACHE/v$KUBE_VERSION"
