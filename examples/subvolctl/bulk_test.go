@@ -49,7 +49,6 @@ func newGlusterEnv(t testing.TB) *glusterEnv {
 		"-p", "servers=" + strings.Join(c.Servers(), ","),
 		"-p", "glusterpath=" + wrapper,
 		"-p", "mountdir=" + filepath.Join(dir, "backend"),
-		"-p", "strictquota=true",
 	}}
 }
 

@@ -50,8 +50,9 @@ func (a *app) completeNames(cmd *cobra.Command, _ []string, _ string) ([]string,
 	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
-// parseSize reads a size flag: a Kubernetes quantity ("10Gi", "1G" = 10^9,
-// "1073741824") or, when it ends in B, Gluster's 1024-based form ("500MB").
+// parseSize reads a size flag: a Kubernetes quantity ("10Gi", "500Mi",
+// "1073741824", "1G" = 10^9) or, ending in B, a gluster size ("10GB",
+// 1024-based as the gluster CLI reads it).
 func parseSize(flag, s string) (int64, error) {
 	if s == "" {
 		return 0, usageError{fmt.Errorf("--%s is required", flag)}
@@ -157,7 +158,7 @@ func (a *app) allocateCmd() *cobra.Command {
 			return a.printSubvol(sv)
 		}),
 	}
-	cmd.Flags().StringVarP(&size, "size", "s", "", "size (quota limit): 10Gi, 500Mi, 1GB (Gluster's 1024-based), bytes")
+	cmd.Flags().StringVarP(&size, "size", "s", "", "size (quota limit): 10Gi, 500Mi (Kubernetes quantities), 10GB (gluster's 1024-based units), bytes")
 	cmd.Flags().StringVar(&limit, "limit", "", "largest size an existing subvolume may have and still be accepted")
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "label key=value, repeatable")
 	cmd.Flags().StringArrayVar(&svParam, "subvolume-param", nil, "backend-specific parameter of this subvolume, key=value, repeatable")

@@ -123,6 +123,7 @@ func TestSubvolctlJSON(t *testing.T) {
 		{exitUsage, []string{"bulk-create", "--size", "1Gi", "--count", "2", "--pattern", "same"}},
 		{exitUsage, []string{"delete", "x", "--policy", "shred"}},
 		{exitUsage, []string{"reconcile", "--repair", "--dry-run"}},
+		{exitUnimplemented, []string{"prepare", "-b", "memory"}},
 	} {
 		args := e.args
 		if !slices.Contains(args, "-o") {

@@ -63,7 +63,11 @@ func (a *app) mountCmd() *cobra.Command {
 				return err
 			}
 			if dryRun {
-				return a.printDryRun("mount", args[:1], fmt.Sprintf("%s on %s, %s mode", mount.Source(sv, sv.Servers[0]), args[1], m.mode))
+				server := ""
+				if len(sv.Servers) > 0 {
+					server = sv.Servers[0]
+				}
+				return a.printDryRun("mount", args[:1], fmt.Sprintf("%s on %s, %s mode", mount.Source(sv, server), args[1], m.mode))
 			}
 			if err := mnt.Publish(ctx, sv, args[1], &mount.PublishOptions{ReadOnly: readOnly, MountOptions: options}); err != nil {
 				return err
