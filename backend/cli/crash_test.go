@@ -141,7 +141,8 @@ func TestCrashAtEveryStep(t *testing.T) {
 		return
 	}
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
 	pool := e.pool
 	// The clone source, with content.
 	src, err := pool.Allocate(ctx, "src", 8*quota.MiB, nil)

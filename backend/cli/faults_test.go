@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,6 +151,43 @@ func TestFaults(t *testing.T) {
 		assert.Equal(t, sum, treeSum(t, filepath.Join(e.root, src.Path)), "data intact")
 	})
 
+	t.Run("BricksFullDuringClone", func(t *testing.T) {
+		c := glustertest.StartT(t, &glustertest.Options{Nodes: 1})
+		ctx := ctxT(t)
+		smallBrick(t, c, "40m")
+		e := &env{c: c, root: c.MountT(t, "")}
+		e.b = openBackend(t, c, nil)
+		e.pool = subvol.NewPool(e.b, nil)
+		src, err := e.pool.Allocate(ctx, "src", 32*quota.MiB, nil)
+		require.NoError(t, err)
+		srcDir := filepath.Join(e.root, src.Path)
+		fill(t, srcDir, 4)
+		big := make([]byte, 24*quota.MiB)
+		for i := range big {
+			big[i] = byte(i * 7)
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(srcDir, "big"), big, 0o644))
+		sum := treeSum(t, srcDir)
+		before := e.state(t)
+		// 24 MiB used of a 40 MiB brick: the copy runs out of space midway.
+		_, err = e.pool.Clone(ctx, "src", "cl", nil)
+		require.Error(t, err)
+		assert.Equal(t, subvolkit.QuotaExceeded, subvolkit.KindOf(err), "%v", err)
+		assert.ErrorIs(t, err, syscall.ENOSPC)
+		e.checkClean(t, e.b, e.pool)
+		assert.Equal(t, before, e.state(t), "the failed clone left nothing")
+		assert.Equal(t, sum, treeSum(t, srcDir), "data intact")
+		// Space back (the source shrinks): the clone works.
+		require.NoError(t, os.Remove(filepath.Join(srcDir, "big")))
+		sum = treeSum(t, srcDir)
+		require.Eventually(t, func() bool {
+			_, err := e.pool.Clone(ctx, "src", "cl", nil)
+			return err == nil
+		}, 30*time.Second, time.Second)
+		assert.Equal(t, sum, treeSum(t, filepath.Join(e.root, "cl")))
+		e.checkClean(t, e.b, e.pool)
+	})
+
 	t.Run("TwoProcessesConcurrent", func(t *testing.T) {
 		c := glustertest.StartT(t, &glustertest.Options{Nodes: 1})
 		e := &env{c: c, root: c.MountT(t, "")}
@@ -228,6 +267,34 @@ func TestFaults(t *testing.T) {
 		}
 		e.checkClean(t, e.b, e.pool)
 	})
+}
+
+// smallBrick puts node 1's brick on a tmpfs of size, mounted inside the
+// node's own mount namespace (it goes with the node's processes): the
+// volume is stopped, the tmpfs mounted over the brick directory with the
+// brick's volume-id, and the volume started again.
+func smallBrick(t *testing.T, c *glustertest.Cluster, size string) {
+	t.Helper()
+	ctx := ctxT(t)
+	brick := c.BrickPath(1)
+	id, err := exec.CommandContext(ctx, "getfattr", "--absolute-names", "-e", "hex", "--only-values", "-n", "trusted.glusterfs.volume-id", brick).Output()
+	require.NoError(t, err)
+	hexID := "0x" + fmt.Sprintf("%x", id)
+	out, err := c.Gluster(ctx, "volume", "stop", c.Volume(), "force")
+	require.NoError(t, err, out)
+	ns := []string{"-t", strconv.Itoa(c.GlusterdPID(1)), "-m", "--"}
+	for _, args := range [][]string{
+		{"mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", brick},
+		{"setfattr", "-n", "trusted.glusterfs.volume-id", "-v", hexID, brick},
+		{"mkdir", "-p", brick + "/.glusterfs/indices"},
+		{"chmod", "755", brick},
+	} {
+		b, err := exec.CommandContext(ctx, "nsenter", append(ns, args...)...).CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, b)
+	}
+	out, err = c.Gluster(ctx, "volume", "start", c.Volume(), "force")
+	require.NoError(t, err, out)
+	require.NoError(t, c.StartNode(ctx, 1)) // waits for the brick to be online
 }
 
 // waitGone waits (bounded) until node 1's glusterd is no longer running.

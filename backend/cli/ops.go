@@ -179,6 +179,9 @@ func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend
 	rel := stagingDir + "/" + name + "." + nonce()
 	dir := filepath.Join(b.mnt, rel)
 	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return nil, subvolkit.E(subvolkit.QuotaExceeded, "", "", err)
+		}
 		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	b.failpoint(op + ":mkdir")
@@ -204,7 +207,7 @@ func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend
 		}
 	}()
 	if err := writeMarker(dir, m); err != nil {
-		return nil, kindOr(subvolkit.Unavailable, err)
+		return nil, kindOr(fillKind(err), err)
 	}
 	b.failpoint(op + ":marker")
 	if err := applyOwner(dir, owner); err != nil {
