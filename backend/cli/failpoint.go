@@ -5,7 +5,7 @@ package cli
 // tests set a hook that kills the process there; production code never
 // sets one.
 func (b *Backend) failpoint(step string) {
-	if b.failHook != nil {
-		b.failHook(step)
+	if f := b.failHook.Load(); f != nil {
+		(*f)(step)
 	}
 }
