@@ -176,6 +176,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 		{"Owner", testOwner},
 		{"Labels", testLabels},
 		{"Ping", testPing},
+		{"Reconcile", testReconcile},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {
@@ -1170,6 +1171,57 @@ func testPing(t *testing.T, f *fixture) {
 	err := p.Ping(f.ctx)
 	f.optional(t, Ping, err)
 	mustNoError(t, err, "Ping of a working backend")
+}
+
+// testReconcile checks a backend.Reconciler: a dry run changes nothing and
+// never reports a live subvolume; a repair succeeds and leaves nothing but
+// purges in progress (and foreign directories) to report; List with All
+// includes the live subvolume with an empty State.
+func testReconcile(t *testing.T, f *fixture) {
+	r, ok := f.b.(backend.Reconciler)
+	if !ok {
+		t.Skipf("%T does not implement backend.Reconciler", f.b)
+	}
+	live := f.create(t, f.name(t), f.base)
+	gone := f.create(t, f.name(t), f.base)
+	require.NoError(t, f.b.Delete(f.ctx, gone.Name, nil), "Delete")
+	before := f.snapshot(t)
+	rep, err := r.Reconcile(f.ctx, nil)
+	skipIfUnimplemented(t, err, "Reconcile")
+	require.NoError(t, err, "dry-run Reconcile")
+	require.NotNil(t, rep)
+	for _, it := range rep.Items {
+		assert.False(t, it.Repaired, "a dry run repaired %+v", it)
+		assert.NotEqual(t, live.Name, it.Name, "a live subvolume reported: %+v", it)
+	}
+	f.requireUnchanged(t, before, "a dry-run Reconcile")
+	rep, err = r.Reconcile(f.ctx, &backend.ReconcileOptions{Repair: true})
+	require.NoError(t, err, "Reconcile with Repair")
+	require.NotNil(t, rep)
+	rep, err = r.Reconcile(f.ctx, nil)
+	require.NoError(t, err, "dry-run Reconcile after a repair")
+	for _, it := range rep.Items {
+		assert.Contains(t, []string{backend.ProblemTrash, backend.ProblemUnmarked}, it.Problem, "left after a repair: %+v", it)
+	}
+	got, err := f.b.Get(f.ctx, live.Name)
+	require.NoError(t, err, "Get after Reconcile")
+	sameSubvol(t, live, got, "Get after Reconcile")
+	page, err := f.b.List(f.ctx, &backend.ListOptions{All: true})
+	require.NoError(t, err, "List with All")
+	var seen bool
+	for p := page; ; {
+		for _, sv := range p.Subvols {
+			if sv.Name == live.Name && sv.State == "" {
+				seen = true
+			}
+		}
+		if p.NextPageToken == "" {
+			break
+		}
+		p, err = f.b.List(f.ctx, &backend.ListOptions{All: true, PageToken: p.NextPageToken})
+		require.NoError(t, err, "List with All")
+	}
+	assert.True(t, seen, "List with All lacks the live subvolume %q", live.Name)
 }
 
 func testClose(t *testing.T, f *fixture) {
