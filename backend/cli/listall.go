@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -54,7 +55,7 @@ func (b *Backend) listAll(ctx context.Context, opts *backend.ListOptions) (*back
 	}
 	for _, area := range []string{archiveDir, stagingDir} {
 		ents, err := os.ReadDir(filepath.Join(b.mnt, area))
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}
 		for _, e := range ents {

@@ -45,6 +45,15 @@ func entryName(entry string) (string, bool) {
 	return entry[:i], true
 }
 
+// ensureArea makes one of the backend's areas if it is missing and reports
+// whether it did (so that the caller retries).
+func (b *Backend) ensureArea(area string) bool {
+	if _, err := os.Stat(filepath.Join(b.mnt, area)); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	return os.MkdirAll(filepath.Join(b.mnt, area), 0o700) == nil
+}
+
 // kindOr keeps the kind err already has, or gives it kind.
 func kindOr(kind subvolkit.Kind, err error) error {
 	var se *subvolkit.Error
@@ -131,7 +140,7 @@ func (b *Backend) clearName(ctx context.Context, name string) error {
 // works on them, the caller holds name's lock) to the trash.
 func (b *Backend) clearStaging(ctx context.Context, name string) error {
 	entries, err := os.ReadDir(filepath.Join(b.mnt, stagingDir))
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	for _, e := range entries {
@@ -158,7 +167,11 @@ func (b *Backend) trash(ctx context.Context, rel, name string) error {
 // trashEntry renames rel into the trash and returns the trash entry's name.
 func (b *Backend) trashEntry(rel, name string) (string, error) {
 	entry := name + "." + nonce()
-	if err := os.Rename(filepath.Join(b.mnt, rel), filepath.Join(b.mnt, trashDir, entry)); err != nil {
+	err := os.Rename(filepath.Join(b.mnt, rel), filepath.Join(b.mnt, trashDir, entry))
+	if errors.Is(err, os.ErrNotExist) && b.ensureArea(trashDir) {
+		err = os.Rename(filepath.Join(b.mnt, rel), filepath.Join(b.mnt, trashDir, entry))
+	}
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", subvolkit.E(subvolkit.NotFound, "", "", err)
 		}
@@ -178,7 +191,11 @@ func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend
 	}
 	rel := stagingDir + "/" + name + "." + nonce()
 	dir := filepath.Join(b.mnt, rel)
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	err = os.Mkdir(dir, 0o700)
+	if errors.Is(err, os.ErrNotExist) && b.ensureArea(stagingDir) {
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 			return nil, subvolkit.E(subvolkit.QuotaExceeded, "", "", err)
 		}
@@ -370,7 +387,11 @@ func (b *Backend) archive(ctx context.Context, name string, m *marker) error {
 	}
 	b.failpoint("archive:marked")
 	rel := archiveDir + "/" + fmt.Sprintf("%s-%s", name, time.Now().UTC().Format(archiveTime))
-	if err := os.Rename(b.dir(name), filepath.Join(b.mnt, rel)); err != nil {
+	err := os.Rename(b.dir(name), filepath.Join(b.mnt, rel))
+	if errors.Is(err, os.ErrNotExist) && b.ensureArea(archiveDir) {
+		err = os.Rename(b.dir(name), filepath.Join(b.mnt, rel))
+	}
+	if err != nil {
 		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	b.failpoint("archive:renamed")

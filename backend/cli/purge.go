@@ -109,7 +109,7 @@ func (p *purger) pass(ctx context.Context) (PurgeStatus, error) {
 	b := p.b
 	entries, err := os.ReadDir(filepath.Join(b.mnt, trashDir))
 	var errs []error
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) { // no trash yet: nothing to do
 		errs = append(errs, subvolkit.E(subvolkit.Unavailable, "", "", err))
 	}
 	pending, busy := 0, 0

@@ -107,7 +107,7 @@ func (r *reconciler) withName(name string, f func() error) (busy bool, err error
 func (r *reconciler) staging(ctx context.Context) error {
 	b := r.b
 	ents, err := os.ReadDir(filepath.Join(b.mnt, stagingDir))
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	for _, e := range ents {
@@ -241,7 +241,7 @@ func (b *Backend) finishResize(ctx context.Context, name string, m *marker, l qu
 func (r *reconciler) archive(ctx context.Context) error {
 	b := r.b
 	ents, err := os.ReadDir(filepath.Join(b.mnt, archiveDir))
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	for _, e := range ents {
@@ -267,7 +267,7 @@ func (r *reconciler) archive(ctx context.Context) error {
 func (r *reconciler) trash(ctx context.Context) error {
 	b := r.b
 	ents, err := os.ReadDir(filepath.Join(b.mnt, trashDir))
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	for _, e := range ents {
