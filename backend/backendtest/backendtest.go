@@ -69,9 +69,11 @@ const (
 	// Labels: CreateRequest.Labels are stored and reported by Get.
 	// Without it, Get must not report labels.
 	Labels
+	// Reconcile: backend.Reconciler finds and repairs leftovers.
+	Reconcile
 )
 
-var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels"}
+var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels", "Reconcile"}
 
 // String returns the capabilities' names joined with "|".
 func (c Capability) String() string {
@@ -1179,49 +1181,48 @@ func testPing(t *testing.T, f *fixture) {
 // includes the live subvolume with an empty State.
 func testReconcile(t *testing.T, f *fixture) {
 	r, ok := f.b.(backend.Reconciler)
-	if !ok {
-		t.Skipf("%T does not implement backend.Reconciler", f.b)
-	}
+	f.implements(t, Reconcile, ok, "backend.Reconciler")
 	live := f.create(t, f.name(t), f.base)
 	gone := f.create(t, f.name(t), f.base)
-	require.NoError(t, f.b.Delete(f.ctx, gone.Name, nil), "Delete")
+	mustNoError(t, f.b.Delete(f.ctx, gone.Name, nil), "Delete")
 	before := f.snapshot(t)
 	rep, err := r.Reconcile(f.ctx, nil)
-	skipIfUnimplemented(t, err, "Reconcile")
-	require.NoError(t, err, "dry-run Reconcile")
-	require.NotNil(t, rep)
+	f.optional(t, Reconcile, err)
+	mustNoError(t, err, "dry-run Reconcile")
+	mustNotNil(t, rep, "Reconcile report")
 	for _, it := range rep.Items {
-		assert.False(t, it.Repaired, "a dry run repaired %+v", it)
-		assert.NotEqual(t, live.Name, it.Name, "a live subvolume reported: %+v", it)
+		checkFalse(t, it.Repaired, "a dry run repaired %+v", it)
+		checkNotEqual(t, live.Name, it.Name, "a live subvolume reported: %+v", it)
 	}
 	f.requireUnchanged(t, before, "a dry-run Reconcile")
 	rep, err = r.Reconcile(f.ctx, &backend.ReconcileOptions{Repair: true})
-	require.NoError(t, err, "Reconcile with Repair")
-	require.NotNil(t, rep)
+	mustNoError(t, err, "Reconcile with Repair")
+	mustNotNil(t, rep, "Reconcile report")
 	rep, err = r.Reconcile(f.ctx, nil)
-	require.NoError(t, err, "dry-run Reconcile after a repair")
+	mustNoError(t, err, "dry-run Reconcile after a repair")
 	for _, it := range rep.Items {
-		assert.Contains(t, []string{backend.ProblemTrash, backend.ProblemUnmarked}, it.Problem, "left after a repair: %+v", it)
+		checkTrue(t, it.Problem == backend.ProblemTrash || it.Problem == backend.ProblemUnmarked, "left after a repair: %+v", it)
 	}
 	got, err := f.b.Get(f.ctx, live.Name)
-	require.NoError(t, err, "Get after Reconcile")
+	mustNoError(t, err, "Get after Reconcile")
 	sameSubvol(t, live, got, "Get after Reconcile")
-	page, err := f.b.List(f.ctx, &backend.ListOptions{All: true})
-	require.NoError(t, err, "List with All")
-	var seen bool
-	for p := page; ; {
-		for _, sv := range p.Subvols {
+	seen := false
+	opts := &backend.ListOptions{All: true}
+	for {
+		page, err := f.b.List(f.ctx, opts)
+		mustNoError(t, err, "List with All")
+		for _, sv := range page.Subvols {
 			if sv.Name == live.Name && sv.State == "" {
 				seen = true
 			}
 		}
-		if p.NextPageToken == "" {
+		if page.NextPageToken == "" {
 			break
 		}
-		p, err = f.b.List(f.ctx, &backend.ListOptions{All: true, PageToken: p.NextPageToken})
-		require.NoError(t, err, "List with All")
+		mustTrue(t, page.NextPageToken != opts.PageToken, "List with All repeated page token %q", opts.PageToken)
+		opts = &backend.ListOptions{All: true, PageToken: page.NextPageToken}
 	}
-	assert.True(t, seen, "List with All lacks the live subvolume %q", live.Name)
+	checkTrue(t, seen, "List with All lacks the live subvolume %q", live.Name)
 }
 
 func testClose(t *testing.T, f *fixture) {
