@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -259,4 +260,23 @@ func TestReadLimitRetriesAMomentaryNotFound(t *testing.T) {
 	_, err = b.readLimit(context.Background(), "x")
 	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "a path that stays missing is NotFound: %v", err)
 	assert.Len(t, r.calls, 6, "bounded")
+}
+
+// Answers without XML (glusterd down, CLI errors) are classified too.
+func TestNonXMLAnswerKinds(t *testing.T) {
+	exit1 := exec.Command("false").Run()
+	cases := []struct {
+		stdout, stderr string
+		kind           subvolkit.Kind
+	}{
+		{"Connection failed. Please check if gluster daemon is operational.\n", "", subvolkit.Unavailable},
+		{"", "Connection failed. Please check if gluster daemon is operational.", subvolkit.Unavailable},
+		{"", "Error : Request timed out", subvolkit.Unavailable},
+		{"", "something new", subvolkit.Unknown},
+	}
+	for _, c := range cases {
+		g := &glusterCLI{runner: &scriptRunner{fn: func(int, []string) (string, string, error) { return c.stdout, c.stderr, exit1 }}, volume: "v", retryMax: 1, backoff: time.Millisecond}
+		_, err := g.volumeInfo(context.Background())
+		assert.Equal(t, c.kind, subvolkit.KindOf(err), "%q %q: %v", c.stdout, c.stderr, err)
+	}
 }
