@@ -993,3 +993,19 @@ func TestStats(t *testing.T) {
 	got := statsFrom(&syscall.Statfs_t{Bsize: 4096, Frsize: 1024, Blocks: 100, Bfree: 40, Bavail: 30, Files: 10, Ffree: 4})
 	assert.Equal(t, &VolumeStats{CapacityBytes: 102400, UsedBytes: 61440, AvailableBytes: 30720, Inodes: 10, InodesUsed: 6, InodesFree: 4}, got)
 }
+
+// A mount whose only server does not answer is Unavailable too (the probe
+// runs after the failure when there was nothing to order before it).
+func TestOnlyServerUnreachableIsUnavailable(t *testing.T) {
+	_, port := listen(t, "127.0.0.2") // a port closed on 127.0.0.3
+	lm := &lyingMounter{FakeMounter: mountutils.NewFakeMounter(nil), failure: "mount failed: exit status 1"}
+	env := newTestMounter(t, ModeDeep, lm)
+	env.m.probeTimeout = time.Second
+	env.m.probePort = port
+	sv := testSubvol("/a")
+	sv.Servers = []string{"127.0.0.3"}
+	err := env.m.Publish(context.Background(), sv, filepath.Join(env.root, "t"), nil)
+	require.Error(t, err)
+	assert.Equal(t, subvolkit.Unavailable, subvolkit.KindOf(err), "%v", err)
+	assert.ErrorContains(t, err, fmt.Sprintf("no volfile server answered on port %d", port))
+}
