@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -194,61 +195,122 @@ func (p *purger) purgeEntry(ctx context.Context, entry string, busyAge time.Dura
 	return true, false, files, bytes, nil
 }
 
-// emptyDir removes dir's content depth first, leaving dir itself. Files
-// modified after now-busyAge, and directories that are not empty after
-// their content went, make it report busy.
+// purgeWorkers is how many files a purge removes at once: an unlink
+// through FUSE is a round trip to the bricks, so they are overlapped.
+const purgeWorkers = 8
+
+// emptyDir removes dir's content depth first, leaving dir itself, with up
+// to purgeWorkers files removed at once. Files modified after now-age, and
+// directories that are not empty after their content went, make it report
+// busy.
 func (b *Backend) emptyDir(ctx context.Context, dir string, now time.Time, age time.Duration) (busy bool, files, bytes int64, err error) {
+	em := &emptier{now: now, age: age, sem: make(chan struct{}, purgeWorkers)}
+	busy, err = em.empty(ctx, dir)
+	return busy, em.files.Load(), em.bytes.Load(), err
+}
+
+type emptier struct {
+	now          time.Time
+	age          time.Duration
+	sem          chan struct{}
+	files, bytes atomic.Int64
+}
+
+func (em *emptier) empty(ctx context.Context, dir string) (busy bool, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return false, 0, 0, nil
+			return false, nil
 		}
-		return false, 0, 0, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		return false, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards busy and firstErr
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
 	}
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
-			return busy, files, bytes, subvolkit.E(subvolkit.Canceled, "", "", err)
+			fail(subvolkit.E(subvolkit.Canceled, "", "", err))
+			break
 		}
 		p := filepath.Join(dir, e.Name())
 		if e.IsDir() {
-			bz, f, n, err := b.emptyDir(ctx, p, now, age)
-			busy, files, bytes = busy || bz, files+f, bytes+n
+			bz, err := em.empty(ctx, p)
 			if err != nil {
-				return busy, files, bytes, err
+				fail(err)
+				break
 			}
 			if bz {
+				mu.Lock()
+				busy = true
+				mu.Unlock()
 				continue
 			}
 			if err := syscall.Rmdir(p); err != nil {
 				switch {
 				case errors.Is(err, syscall.ENOENT):
 				case errors.Is(err, syscall.ENOTEMPTY):
+					mu.Lock()
 					busy = true
+					mu.Unlock()
 				default:
-					return busy, files, bytes, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"rmdir", p, err})
+					fail(subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"rmdir", p, err}))
 				}
 			}
 			continue
 		}
-		var size int64
-		if e.Type()&fs.ModeType == 0 { // regular file
-			info, err := e.Info()
+		em.sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-em.sem }()
+			bz, err := em.unlink(e, p)
 			if err != nil {
-				continue // gone meanwhile
+				fail(err)
 			}
-			if age > 0 && now.Sub(info.ModTime()) < age {
-				busy = true // still being written: keep it, bounded by the limit
-				continue
+			if bz {
+				mu.Lock()
+				busy = true
+				mu.Unlock()
 			}
-			size = info.Size()
-		}
-		if err := syscall.Unlink(p); err != nil && !errors.Is(err, syscall.ENOENT) {
-			return busy, files, bytes, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"unlink", p, err})
-		}
-		files++
-		bytes += size
+		}()
 	}
-	return busy, files, bytes, nil
+	wg.Wait()
+	return busy, firstErr
+}
+
+// unlink removes one non-directory entry, unless it is a regular file
+// modified within the busy age (still being written: it stays, bounded by
+// the limit).
+func (em *emptier) unlink(e fs.DirEntry, p string) (busy bool, err error) {
+	var size int64
+	if e.Type()&fs.ModeType == 0 { // regular file
+		info, err := e.Info()
+		if err != nil {
+			return false, nil // gone meanwhile
+		}
+		if em.age > 0 && em.now.Sub(info.ModTime()) < em.age {
+			return true, nil
+		}
+		size = info.Size()
+	}
+	if err := syscall.Unlink(p); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return false, nil
+		}
+		return false, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"unlink", p, err})
+	}
+	em.files.Add(1)
+	em.bytes.Add(size)
+	return false, nil
 }
 
 // Purge runs one purge pass of the trash now, under ctx, and reports the
