@@ -275,7 +275,7 @@ func TestNonXMLAnswerKinds(t *testing.T) {
 		{"", "something new", subvolkit.Unknown},
 	}
 	for _, c := range cases {
-		g := &glusterCLI{runner: &scriptRunner{fn: func(int, []string) (string, string, error) { return c.stdout, c.stderr, exit1 }}, volume: "v", retryMax: 1, backoff: time.Millisecond}
+		g := &glusterCLI{runner: &scriptRunner{fn: func(int, []string) (string, string, error) { return c.stdout, c.stderr, exit1 }}, volume: "v", retryMax: 1, minDelay: time.Millisecond}
 		_, err := g.volumeInfo(context.Background())
 		assert.Equal(t, c.kind, subvolkit.KindOf(err), "%q %q: %v", c.stdout, c.stderr, err)
 	}
