@@ -177,8 +177,11 @@ func TestCrashAtEveryStep(t *testing.T) {
 				"SVK_VOLUME="+e.c.Volume(), "SVK_SERVERS="+strings.Join(e.c.Servers(), ","),
 				"SVK_GLUSTERD_PID="+strconv.Itoa(e.c.GlusterdPID(1)), "SVK_SOCK="+e.c.GlusterdSocket(1), "SVK_MOUNTDIR="+mnt)
 			out, err := cmd.CombinedOutput()
-			// The child's FUSE client outlives it: unmounting ends it.
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+			// The child's FUSE clients outlive it: unmounting ends them
+			// (before TempDir's cleanup could walk into a live mount).
+			for _, sub := range []string{"volume", "quota"} {
+				_ = syscall.Unmount(filepath.Join(mnt, sub), syscall.MNT_DETACH)
+			}
 			var ee *exec.ExitError
 			require.True(t, errors.As(err, &ee), "child: %v\n%s", err, out)
 			ws := ee.Sys().(syscall.WaitStatus)
