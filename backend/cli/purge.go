@@ -195,8 +195,9 @@ func (p *purger) purgeEntry(ctx context.Context, entry string, busyAge time.Dura
 	return true, false, files, bytes, nil
 }
 
-// purgeWorkers is how many files a purge removes at once: an unlink
-// through FUSE is a round trip to the bricks, so they are overlapped.
+// purgeWorkers is how many files (and, separately, directories) a purge
+// works on at once: an unlink through FUSE is a round trip to the bricks,
+// so they are overlapped.
 const purgeWorkers = 8
 
 // emptyDir removes dir's content depth first, leaving dir itself, with up
@@ -204,7 +205,7 @@ const purgeWorkers = 8
 // directories that are not empty after their content went, make it report
 // busy.
 func (b *Backend) emptyDir(ctx context.Context, dir string, now time.Time, age time.Duration) (busy bool, files, bytes int64, err error) {
-	em := &emptier{now: now, age: age, sem: make(chan struct{}, purgeWorkers)}
+	em := &emptier{now: now, age: age, sem: make(chan struct{}, purgeWorkers), dirs: make(chan struct{}, purgeWorkers)}
 	busy, err = em.empty(ctx, dir)
 	return busy, em.files.Load(), em.bytes.Load(), err
 }
@@ -212,7 +213,8 @@ func (b *Backend) emptyDir(ctx context.Context, dir string, now time.Time, age t
 type emptier struct {
 	now          time.Time
 	age          time.Duration
-	sem          chan struct{}
+	sem          chan struct{} // file removals in flight
+	dirs         chan struct{} // directories emptied by their own goroutine
 	files, bytes atomic.Int64
 }
 
@@ -243,27 +245,41 @@ func (em *emptier) empty(ctx context.Context, dir string) (busy bool, err error)
 		}
 		p := filepath.Join(dir, e.Name())
 		if e.IsDir() {
-			bz, err := em.empty(ctx, p)
-			if err != nil {
-				fail(err)
-				break
-			}
-			if bz {
-				mu.Lock()
-				busy = true
-				mu.Unlock()
-				continue
-			}
-			if err := syscall.Rmdir(p); err != nil {
-				switch {
-				case errors.Is(err, syscall.ENOENT):
-				case errors.Is(err, syscall.ENOTEMPTY):
+			sub := func() {
+				bz, err := em.empty(ctx, p)
+				if err == nil && !bz {
+					if rerr := syscall.Rmdir(p); rerr != nil {
+						switch {
+						case errors.Is(rerr, syscall.ENOENT):
+						case errors.Is(rerr, syscall.ENOTEMPTY):
+							bz = true
+						default:
+							err = subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"rmdir", p, rerr})
+						}
+					}
+				}
+				if err != nil {
+					fail(err)
+				}
+				if bz {
 					mu.Lock()
 					busy = true
 					mu.Unlock()
-				default:
-					fail(subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"rmdir", p, err}))
 				}
+			}
+			// Unlinks in one directory are serialized by the kernel (the
+			// parent's lock): directories are emptied side by side when a
+			// worker is free, else here.
+			select {
+			case em.dirs <- struct{}{}:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-em.dirs }()
+					sub()
+				}()
+			default:
+				sub()
 			}
 			continue
 		}
