@@ -294,22 +294,20 @@ func (c *copier) copyRegular(j fileJob) error {
 
 func (c *copier) fdMeta(in, out *os.File, st *syscall.Stat_t) error {
 	fd := int(out.Fd())
-	chowned := false
 	if c.opts.Owner && (int(st.Uid) != c.euid || int(st.Gid) != c.egid) {
 		if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
 			return &os.PathError{Op: "fchown", Path: out.Name(), Err: err}
 		}
-		chowned = true
 	}
 	if c.opts.Xattrs {
 		if err := c.copyXattrsFd(int(in.Fd()), fd, in.Name(), out.Name()); err != nil {
 			return err
 		}
 	}
-	// The create already gave perm & ^umask; chmod only where that is not
-	// the mode, or where chown cleared setuid/setgid (so chmod after chown).
+	// The create already gave perm &^ umask; chmod only where that is not
+	// the mode, or for setuid/setgid/sticky (after chown, which clears them).
 	mode := st.Mode & 0o7777
-	if mode&0o7000 != 0 || c.umask < 0 || int(mode)&c.umask != 0 || chowned && mode&0o6000 != 0 {
+	if mode&0o7000 != 0 || c.umask < 0 || int(mode)&c.umask != 0 {
 		if err := unix.Fchmod(fd, mode); err != nil {
 			return &os.PathError{Op: "fchmod", Path: out.Name(), Err: err}
 		}
@@ -395,8 +393,8 @@ func (c *copier) readWrite(in, out *os.File, off, length int64) (int64, error) {
 	buf := *bp
 	var done int64
 	for done < length {
-		if err := c.ctx.Err(); err != nil && length > copyBufSize*64 {
-			return done, errStop
+		if c.ctx.Err() != nil {
+			return done, errStop // a big file stops between chunks too
 		}
 		n, err := in.ReadAt(buf[:min(int64(len(buf)), length-done)], off+done)
 		if n > 0 {
