@@ -49,7 +49,7 @@ func BenchmarkCloneVsCp(b *testing.B) {
 	require.NoError(b, f.Close())
 
 	b.Run("small", func(b *testing.B) { benchCloneVsCp(b, mnt, small, "clone-vs-cp-small", 3) })
-	b.Run("big", func(b *testing.B) { benchCloneVsCp(b, mnt, big, "clone-vs-cp-big", 2) })
+	b.Run("big", func(b *testing.B) { benchCloneVsCp(b, mnt, big, "clone-vs-cp-big", 4) })
 }
 
 func benchCloneVsCp(b *testing.B, mnt, src, metric string, rounds int) {
