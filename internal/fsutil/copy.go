@@ -70,10 +70,11 @@ func CopyTree(ctx context.Context, src, dst string, opts *CopyOptions) error {
 	if opts == nil {
 		opts = &CopyOptions{}
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	c := &copier{
-		ctx: ctx, cancel: cancel, opts: opts,
+		parent: parent, ctx: ctx, cancel: cancel, opts: opts,
 		umask: readUmask(), euid: os.Geteuid(), egid: os.Getegid(),
 		inodes: map[devIno]string{},
 		bufs:   sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }},
@@ -87,7 +88,7 @@ func CopyTree(ctx context.Context, src, dst string, opts *CopyOptions) error {
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
-				if ctx.Err() != nil {
+				if c.stopped() {
 					continue
 				}
 				if err := c.copyRegular(j); err != nil {
@@ -130,6 +131,7 @@ type dirMeta struct {
 }
 
 type copier struct {
+	parent context.Context // the caller's, asked directly between entries
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	opts   *CopyOptions
@@ -156,6 +158,20 @@ func firstErr(errs ...error) error {
 
 var errStop = errors.New("stopped")
 
+// stopped reports whether the copy must stop: an error elsewhere, or the
+// caller's context done. The caller's Err is asked directly, not only
+// through Done, so any context implementation is honoured.
+func (c *copier) stopped() bool {
+	if c.ctx.Err() != nil {
+		return true
+	}
+	if err := c.parent.Err(); err != nil {
+		c.cancel(err)
+		return true
+	}
+	return false
+}
+
 // walk creates directories, symlinks and special files itself and hands
 // regular files to the workers.
 func (c *copier) walk(src, dst string, jobs chan<- fileJob) error {
@@ -163,7 +179,7 @@ func (c *copier) walk(src, dst string, jobs chan<- fileJob) error {
 		if err != nil {
 			return err
 		}
-		if c.ctx.Err() != nil {
+		if c.stopped() {
 			return errStop
 		}
 		rel, err := filepath.Rel(src, path)
@@ -393,7 +409,7 @@ func (c *copier) readWrite(in, out *os.File, off, length int64) (int64, error) {
 	buf := *bp
 	var done int64
 	for done < length {
-		if c.ctx.Err() != nil {
+		if c.stopped() {
 			return done, errStop // a big file stops between chunks too
 		}
 		n, err := in.ReadAt(buf[:min(int64(len(buf)), length-done)], off+done)
