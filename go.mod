@@ -33,7 +33,7 @@ require (
 	github.com/heketi/heketi v10.3.0+incompatible
 	github.com/moby/sys/mountinfo v0.7.2 // indirect
 	github.com/stretchr/testify v1.12.1
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/sys v0.49.0
 	k8s.io/klog/v2 v2.140.0
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 )

@@ -10,7 +10,8 @@ import (
 // copyTree copies the content of src into the existing directory dst,
 // keeping file types, ownership, permission bits (setuid, setgid and sticky
 // included), times, symlinks, device nodes and extended attributes, except
-// Gluster's and subvolkit's own. Hard links are copied as separate files.
+// Gluster's and subvolkit's own. Hard links inside src stay hard links and
+// sparse files keep their holes.
 func copyTree(ctx context.Context, src, dst string) error {
 	return fsutil.CopyTree(ctx, src, dst, &fsutil.CopyOptions{
 		Owner: true, Xattrs: true, SkipXattr: skipXattr, Times: true, Special: true,
