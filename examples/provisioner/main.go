@@ -37,7 +37,9 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller/metrics"
 
+	"github.com/subvolkit/subvolkit/examples/metrics"
 	"github.com/subvolkit/subvolkit/examples/provisioner/provision"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 func main() {
@@ -137,7 +139,16 @@ func serve(ctx context.Context, f *flags, logger *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := provision.NewMetrics(reg)
+	provMetrics := provision.NewMetrics(reg)
+	// Pool operations through the metrics every front end mounts, one
+	// instance (registry) per backend label.
+	gatherers := prometheus.Gatherers{reg}
+	observers := map[string]subvol.Observer{}
+	for _, be := range []string{provision.BackendCLI, provision.BackendHeketi} {
+		r := prometheus.NewRegistry()
+		observers[be] = metrics.New(&metrics.Options{Backend: be, Registry: r, NoNode: true, Logger: logger}).Observe
+		gatherers = append(gatherers, r)
+	}
 	lib := libmetrics.New("controller")
 	reg.MustRegister(lib.PersistentVolumeClaimProvisionTotal, lib.PersistentVolumeClaimProvisionFailedTotal,
 		lib.PersistentVolumeClaimProvisionDurationSeconds, lib.PersistentVolumeDeleteTotal,
@@ -149,7 +160,7 @@ func serve(ctx context.Context, f *flags, logger *slog.Logger) error {
 		}
 		logger.Info("serving metrics", "address", ln.Addr().String())
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
@@ -173,7 +184,8 @@ func serve(ctx context.Context, f *flags, logger *slog.Logger) error {
 		BackendParams:            backendParams,
 		AllowCrossNamespaceClone: f.crossNamespaceClone,
 		Logger:                   logger,
-		Metrics:                  metrics,
+		Metrics:                  provMetrics,
+		PoolObservers:            observers,
 		Events:                   recorder,
 	})
 	defer prov.Close()

@@ -471,6 +471,7 @@ func TestProvisionerOnKubernetes(t *testing.T) {
 			`subvolkit_provisioner_operation_duration_seconds_count{operation="delete"}`,
 			`subvolkit_provisioner_errors_total{kind="invalid argument",operation="provision"}`,
 			`controller_persistentvolumeclaim_provision_total`,
+			`subvolkit_operations_total{backend="cli",operation="allocate"}`,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)

@@ -32,6 +32,7 @@ const secretKey = "key"
 type pools struct {
 	client kubernetes.Interface
 	extra  map[string]map[string]string // per-backend parameters from flags (glusterpath, …)
+	obs    map[string]subvol.Observer
 	logger *slog.Logger
 
 	mu   sync.Mutex
@@ -44,8 +45,8 @@ type poolEntry struct {
 	err  error
 }
 
-func newPools(client kubernetes.Interface, extra map[string]map[string]string, logger *slog.Logger) *pools {
-	return &pools{client: client, extra: extra, logger: logger, open: map[string]*poolEntry{}}
+func newPools(client kubernetes.Interface, extra map[string]map[string]string, obs map[string]subvol.Observer, logger *slog.Logger) *pools {
+	return &pools{client: client, extra: extra, obs: obs, logger: logger, open: map[string]*poolEntry{}}
 }
 
 // get returns the pool for ref, opening it on first use. inlineKey is a
@@ -89,7 +90,7 @@ func (ps *pools) openPool(ctx context.Context, ref backendRef, inlineKey string)
 			params["restuserkey"] = key
 		}
 	}
-	p, err := subvol.Open(ctx, ref.Backend, params, &subvol.Options{Logger: ps.logger})
+	p, err := subvol.Open(ctx, ref.Backend, params, &subvol.Options{Logger: ps.logger, Observer: ps.obs[ref.Backend]})
 	if err != nil {
 		return nil, fmt.Errorf("open the %s backend: %w", ref.Backend, err)
 	}

@@ -90,8 +90,11 @@ type Config struct {
 	AllowCrossNamespaceClone bool
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
-	// Metrics (nil: not recorded).
+	// Metrics (nil: not recorded) count the provisioner's own operations.
 	Metrics *Metrics
+	// PoolObservers, per backend name, are told about every Pool
+	// operation (examples/metrics' Observe).
+	PoolObservers map[string]subvol.Observer
 	// Events records events on claims (nil: none).
 	Events record.EventRecorder
 }
@@ -120,7 +123,7 @@ func New(cfg Config) *Provisioner {
 	}
 	return &Provisioner{
 		cfg:    cfg,
-		pools:  newPools(cfg.Client, cfg.BackendParams, cfg.Logger),
+		pools:  newPools(cfg.Client, cfg.BackendParams, cfg.PoolObservers, cfg.Logger),
 		gids:   newGids(),
 		logger: cfg.Logger,
 	}
