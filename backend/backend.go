@@ -54,6 +54,9 @@ type Subvol struct {
 	MountOptions map[string]string
 	// Source is the name of the subvolume this one was cloned from, if any.
 	Source string
+	// SourceSnapshot is the name of the snapshot this one was restored
+	// from, if any (see Snapshotter).
+	SourceSnapshot string
 	// UID, GID and Mode are the owner and permission bits of the
 	// subvolume's root directory, where the backend controls them; -1 and
 	// 0 mean unknown.

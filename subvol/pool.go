@@ -40,6 +40,7 @@ type Pool struct {
 	maxSz int64
 	obs   Observer
 	locks keyedlock.Map
+	bg    background // long copies that outlive their calls; see jobs.go
 
 	mu       sync.Mutex
 	inflight int           // operations between begin and end
@@ -101,6 +102,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		}
 	}
 	p.mu.Unlock()
+	p.bg.cancelAll() // running copies stop; each is an in-flight operation
 	select {
 	case <-p.idle:
 		return p.closeErr
@@ -217,7 +219,7 @@ func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts 
 		// another process): report the original conflict.
 		return nil, subvolkit.WithOp(op, name, errors.Join(err, gerr))
 	}
-	if existing.Source != "" || !compatible(existing.SizeBytes, sizeBytes, opts.LimitBytes) {
+	if existing.Source != "" || existing.SourceSnapshot != "" || !compatible(existing.SizeBytes, sizeBytes, opts.LimitBytes) {
 		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name,
 			"exists with size %s (source %q), incompatible with the requested %s: %w",
 			quota.HumanSize(existing.SizeBytes), existing.Source, quota.HumanSize(sizeBytes), err)

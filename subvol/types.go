@@ -31,6 +31,9 @@ type Subvol struct {
 	MountOptions map[string]string
 	// Source is the name of the subvolume this one was cloned from, if any.
 	Source string
+	// SourceSnapshot is the name of the snapshot this one was restored
+	// from, if any (see Pool.Restore).
+	SourceSnapshot string
 	// UID, GID and Mode are the owner and permission bits of the
 	// subvolume's root directory, where the backend controls them; -1 and
 	// 0 mean unknown.
@@ -98,7 +101,7 @@ func fromBackend(b *backend.Subvol) *Subvol {
 	return &Subvol{
 		Name: b.Name, ID: b.ID, SizeBytes: b.SizeBytes,
 		Servers: slices.Clone(b.Servers), Volume: b.Volume, Path: b.Path,
-		MountOptions: maps.Clone(b.MountOptions), Source: b.Source,
+		MountOptions: maps.Clone(b.MountOptions), Source: b.Source, SourceSnapshot: b.SourceSnapshot,
 		UID: b.UID, GID: b.GID, Mode: b.Mode, Created: b.Created,
 		Labels: maps.Clone(b.Labels), State: b.State,
 	}

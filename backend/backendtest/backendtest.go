@@ -71,9 +71,13 @@ const (
 	Labels
 	// Reconcile: backend.Reconciler finds and repairs leftovers.
 	Reconcile
+	// Snapshot: backend.Snapshotter takes, lists, deletes and restores
+	// snapshots (see snapshot.go). Without it, every Snapshotter method
+	// must answer Unimplemented, saying why.
+	Snapshot
 )
 
-var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels", "Reconcile"}
+var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels", "Reconcile", "Snapshot"}
 
 // String returns the capabilities' names joined with "|".
 func (c Capability) String() string {
@@ -166,6 +170,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 		{"AllocateInvalid", testAllocateInvalid},
 		{"Resize", testResize},
 		{"Clone", testClone},
+		{"Snapshots", testSnapshots},
 		{"Usage", testUsage},
 		{"ConcurrentAllocateSameName", testConcurrentAllocateSameName},
 		{"ConcurrentCreateSameName", testConcurrentCreateSameName},

@@ -66,10 +66,11 @@ type Backend struct {
 
 	// sem is a one-slot semaphore guarding the fields below; unlike a
 	// sync.Mutex, waiting for it honours a context.
-	sem      chan struct{}
-	subvols  map[string]*backend.Subvol
-	reserved int64 // sum of the sizes in subvols
-	closed   bool
+	sem       chan struct{}
+	subvols   map[string]*backend.Subvol
+	snapshots map[string]*snapshot // see snapshot.go
+	reserved  int64                // sum of the sizes in subvols and snapshots
+	closed    bool
 }
 
 // Compile-time checks that Backend implements every interface.
@@ -635,8 +636,8 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// Allocated returns the sum of the sizes of the subvolumes in the pool,
-// the part of the capacity in use.
+// Allocated returns the sum of the sizes of the subvolumes and snapshots in
+// the pool, the part of the capacity in use.
 func (b *Backend) Allocated() int64 {
 	b.sem <- struct{}{}
 	defer b.unlock()
