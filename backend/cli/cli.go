@@ -480,7 +480,7 @@ func (b *Backend) subvol(name string, m *marker, st *syscall.Stat_t) *backend.Su
 	sv := &backend.Subvol{
 		Name: name, ID: volPath(name), SizeBytes: m.Size,
 		Servers: append([]string(nil), b.opts.Servers...),
-		Volume:  b.opts.Volume, Path: volPath(name), Source: m.Source,
+		Volume:  b.opts.Volume, Path: volPath(name), Source: m.Source, SourceSnapshot: m.Snapshot,
 		UID: -1, GID: -1, Created: m.Created, Labels: m.Labels,
 	}
 	if st != nil {

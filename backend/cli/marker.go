@@ -26,12 +26,14 @@ const (
 
 // marker is the JSON stored in markerXattr.
 type marker struct {
-	State   string            `json:"state"`
-	Name    string            `json:"name"`
-	Size    int64             `json:"size"`
-	Source  string            `json:"source,omitempty"`
-	Created time.Time         `json:"created"`
-	Labels  map[string]string `json:"labels,omitempty"`
+	State  string `json:"state"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	Source string `json:"source,omitempty"`
+	// Snapshot is the snapshot a restored subvolume was made from.
+	Snapshot string            `json:"snapshot,omitempty"`
+	Created  time.Time         `json:"created"`
+	Labels   map[string]string `json:"labels,omitempty"`
 	// Pending is the size a Resize is setting (0: none). It is written
 	// before the limit changes and cleared after, so a crash in between is
 	// seen and completed by the next Resize or Reconcile.
