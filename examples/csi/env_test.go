@@ -295,3 +295,12 @@ func poll(timeout time.Duration, cond func() bool) error {
 		time.Sleep(delay)
 	}
 }
+
+func mustPools(t *testing.T, s string) map[string]*driver.PoolConfig {
+	t.Helper()
+	p, err := driver.ParsePools([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
