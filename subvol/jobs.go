@@ -39,6 +39,7 @@ type job struct {
 	done    chan struct{}
 	res     any
 	err     error
+	waiters int // calls waiting for it; g.mu
 }
 
 // run starts fn as the job key, or joins the job already running under key,
@@ -57,6 +58,16 @@ func (g *background) run(ctx context.Context, op, name, key, args string, fn fun
 		g.jobs = map[string]*job{}
 	}
 	j := g.jobs[key]
+	if j != nil && j.finished() {
+		// A failed job whose caller had stopped waiting: this call
+		// reports its error, once; the next starts afresh.
+		delete(g.jobs, key)
+		if j.args == args {
+			g.mu.Unlock()
+			return j.res, j.err
+		}
+		j = nil
+	}
 	if j != nil && j.args != args {
 		g.mu.Unlock()
 		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, name,
@@ -68,26 +79,57 @@ func (g *background) run(ctx context.Context, op, name, key, args string, fn fun
 		go func() {
 			j.res, j.err = fn(g.ctx)
 			g.mu.Lock()
-			delete(g.jobs, key)
-			g.mu.Unlock()
+			if j.err == nil || j.waiters == 0 && g.ctx.Err() != nil {
+				delete(g.jobs, key)
+			}
 			close(j.done)
+			g.mu.Unlock()
 		}()
 	}
+	j.waiters++
 	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		j.waiters--
+		g.mu.Unlock()
+	}()
 	// A finished job wins over a done context.
 	select {
 	case <-j.done:
-		return j.res, j.err
+		return j.result(g, key)
 	default:
 	}
 	select {
 	case <-j.done:
-		return j.res, j.err
+		return j.result(g, key)
 	case <-ctx.Done():
 		return nil, subvolkit.E(subvolkit.Unavailable, op, name,
 			fmt.Errorf("%w: %s, started %s ago, continues in the background",
 				ErrInProgress, args, time.Since(j.started).Round(time.Millisecond)))
 	}
+}
+
+// finished reports whether the job has returned. g.mu is held.
+func (j *job) finished() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// result returns the job's result to a caller that waited for it; a failed
+// job, reported now, is forgotten.
+func (j *job) result(g *background, key string) (any, error) {
+	if j.err != nil {
+		g.mu.Lock()
+		if g.jobs[key] == j {
+			delete(g.jobs, key)
+		}
+		g.mu.Unlock()
+	}
+	return j.res, j.err
 }
 
 // cancelAll cancels the running jobs; they return soon (the Pool waits for
@@ -105,5 +147,6 @@ func (g *background) cancelAll() {
 func (g *background) inProgress(key string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.jobs[key] != nil
+	j := g.jobs[key]
+	return j != nil && !j.finished()
 }

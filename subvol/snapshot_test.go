@@ -165,3 +165,47 @@ func TestVolumeID(t *testing.T) {
 		t.Errorf("VolumeID of 201 bytes: %v, want InvalidArgument", err)
 	}
 }
+
+// failingSnapshots fails every CreateSnapshot once released.
+type failingSnapshots struct {
+	slowSnapshots
+}
+
+func (s *failingSnapshots) CreateSnapshot(ctx context.Context, req *backend.SnapshotRequest) (*backend.Snapshot, error) {
+	if err := s.wait(ctx, "snapshot"); err != nil {
+		return nil, err
+	}
+	return nil, subvolkit.Errorf(subvolkit.QuotaExceeded, "create snapshot", req.Name, "no room")
+}
+
+// TestFailedCopyReportedOnce: a copy that fails while nobody waits reports
+// its error to the next call, which does not start another copy; the call
+// after that starts afresh.
+func TestFailedCopyReportedOnce(t *testing.T) {
+	ctx := t.Context()
+	b := &failingSnapshots{slowSnapshots{Backend: memory.New(nil), release: make(chan struct{}), calls: make(chan string, 10)}}
+	p := subvol.NewPool(b, nil)
+	defer p.Close()
+	if _, err := p.Allocate(ctx, "src", 1<<20, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if _, err := p.CreateSnapshot(c, "snap", "src", nil); !errors.Is(err, subvol.ErrInProgress) {
+		t.Fatalf("CreateSnapshot: %v, want ErrInProgress", err)
+	}
+	close(b.release)
+	<-b.calls
+	for p.SnapshotInProgress("snap") {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := p.CreateSnapshot(ctx, "snap", "src", nil); subvolkit.KindOf(err) != subvolkit.QuotaExceeded {
+		t.Fatalf("the call after a failed copy: %v, want its QuotaExceeded", err)
+	}
+	if len(b.calls) != 0 {
+		t.Fatalf("the failure was reported by a new copy, not the failed one")
+	}
+	if _, err := p.CreateSnapshot(ctx, "snap", "src", nil); subvolkit.KindOf(err) != subvolkit.QuotaExceeded || len(b.calls) != 1 {
+		t.Fatalf("the next call must start a new copy: %v, %d calls", err, len(b.calls))
+	}
+}
