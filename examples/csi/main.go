@@ -34,21 +34,47 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// options are the command line flags.
+type options struct {
+	endpoint, mode, name, nodeID, pools, stateDir, logDir, kubeletDir string
+	copyWait                                                          time.Duration
+	verbose                                                           bool
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
 	fs := flag.NewFlagSet("subvolkit-csi", flag.ContinueOnError)
-	endpoint := fs.String("endpoint", "unix:///csi/csi.sock", "gRPC endpoint: unix:///path/to/socket")
-	mode := fs.String("mode", driver.ModeAll, "controller, node or all")
-	name := fs.String("driver-name", driver.DefaultName, "CSI driver name")
-	nodeID := fs.String("node-id", "", "this node's ID (node mode; default: the host name)")
-	pools := fs.String("pools", "", "pools file, YAML or JSON (controller mode)")
-	stateDir := fs.String("state-dir", mount.DefaultStateDir, "node state: shared mounts, locks, staged volumes (must be shared with the host, Bidirectional)")
-	logDir := fs.String("log-dir", mount.DefaultLogDir, "glusterfs client logs")
-	kubeletDir := fs.String("kubelet-dir", "", "if set, refuse staging and target paths outside it (e.g. /var/lib/kubelet)")
-	copyWait := fs.Duration("copy-wait", 5*time.Second, "how long CreateVolume/CreateSnapshot wait for a copy before answering ABORTED (in progress)")
-	verbose := fs.Bool("v", false, "debug logging")
+	fs.StringVar(&o.endpoint, "endpoint", "unix:///csi/csi.sock", "gRPC endpoint: unix:///path/to/socket")
+	fs.StringVar(&o.mode, "mode", driver.ModeAll, "controller, node or all")
+	fs.StringVar(&o.name, "driver-name", driver.DefaultName, "CSI driver name")
+	fs.StringVar(&o.nodeID, "node-id", "", "this node's ID (node mode; default: the host name)")
+	fs.StringVar(&o.pools, "pools", "", "pools file, YAML or JSON (controller mode)")
+	fs.StringVar(&o.stateDir, "state-dir", mount.DefaultStateDir, "node state: shared mounts, locks, staged volumes (must be shared with the host, Bidirectional)")
+	fs.StringVar(&o.logDir, "log-dir", mount.DefaultLogDir, "glusterfs client logs")
+	fs.StringVar(&o.kubeletDir, "kubelet-dir", "", "if set, refuse staging and target paths outside it (e.g. /var/lib/kubelet)")
+	fs.DurationVar(&o.copyWait, "copy-wait", 5*time.Second, "how long CreateVolume/CreateSnapshot wait for a copy before answering ABORTED (in progress)")
+	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch o.mode {
+	case driver.ModeController, driver.ModeNode, driver.ModeAll:
+	default:
+		return nil, fmt.Errorf("--mode=%q: want controller, node or all", o.mode)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
+	endpoint, mode, name, nodeID, pools, stateDir, logDir, kubeletDir, copyWait, verbose :=
+		&o.endpoint, &o.mode, &o.name, &o.nodeID, &o.pools, &o.stateDir, &o.logDir, &o.kubeletDir, &o.copyWait, &o.verbose
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
