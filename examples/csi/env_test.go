@@ -30,7 +30,7 @@ var backendSeq atomic.Int64
 // registerCluster registers a backend name that opens the cli backend on c
 // (through the harness's runner, which reaches the node's glusterd inside
 // its namespaces) and returns the name, for a pools file.
-func registerCluster(t *testing.T, c *glustertest.Cluster) string {
+func registerCluster(t testing.TB, c *glustertest.Cluster) string {
 	name := fmt.Sprintf("glt%d", backendSeq.Add(1))
 	dir := t.TempDir()
 	backend.Register(name, func(ctx context.Context, params map[string]string) (backend.Backend, error) {
@@ -70,18 +70,18 @@ type envOptions struct {
 	state    string // node state dir; "" means a fresh one
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func startCluster(t *testing.T) *glustertest.Cluster {
+func startCluster(t testing.TB) *glustertest.Cluster {
 	glustertest.RequirePrereqs(t)
 	return glustertest.StartT(t, &glustertest.Options{Nodes: 1})
 }
 
-func poolsFor(t *testing.T, c *glustertest.Cluster, capacity string) string {
+func poolsFor(t testing.TB, c *glustertest.Cluster, capacity string) string {
 	b := registerCluster(t, c)
 	s := "pools:\n  sanity:\n    backend: " + b + "\n"
 	if capacity != "" {
@@ -92,7 +92,7 @@ func poolsFor(t *testing.T, c *glustertest.Cluster, capacity string) string {
 
 // newEnv starts a driver on c. Everything it mounted is unmounted when the
 // test ends.
-func newEnv(t *testing.T, c *glustertest.Cluster, o envOptions) *env {
+func newEnv(t testing.TB, c *glustertest.Cluster, o envOptions) *env {
 	t.Helper()
 	base := t.TempDir()
 	e := &env{c: c, kubelet: filepath.Join(base, "kubelet"), state: o.state, sock: filepath.Join(base, "csi.sock")}
@@ -119,7 +119,7 @@ func newEnv(t *testing.T, c *glustertest.Cluster, o envOptions) *env {
 }
 
 // start runs a driver (again) on the env's socket.
-func (e *env) start(t *testing.T, pools map[string]*driver.PoolConfig, copyWait time.Duration) {
+func (e *env) start(t testing.TB, pools map[string]*driver.PoolConfig, copyWait time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := driver.New(ctx, driver.Config{Mode: driver.ModeAll, NodeID: "node-1", Pools: pools, Mounter: e.m,
@@ -164,7 +164,7 @@ func (e *env) start(t *testing.T, pools map[string]*driver.PoolConfig, copyWait 
 }
 
 // unmountAll unpublishes every bind of every shared mount of m.
-func unmountAll(t *testing.T, m *mount.Mounter) {
+func unmountAll(t testing.TB, m *mount.Mounter) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sms, err := m.SharedMounts()
@@ -192,7 +192,7 @@ func mountCap(mode csi.VolumeCapability_AccessMode_Mode) *csi.VolumeCapability {
 var rwx = []*csi.VolumeCapability{mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)}
 
 // create creates a volume of size bytes in pool "sanity".
-func (e *env) create(t *testing.T, name string, size int64) *csi.Volume {
+func (e *env) create(t testing.TB, name string, size int64) *csi.Volume {
 	t.Helper()
 	resp, err := e.ctrl.CreateVolume(ctxT(t), &csi.CreateVolumeRequest{Name: name, VolumeCapabilities: rwx,
 		CapacityRange: &csi.CapacityRange{RequiredBytes: size}, Parameters: map[string]string{"pool": "sanity"}})
@@ -209,7 +209,7 @@ func (e *env) create(t *testing.T, name string, size int64) *csi.Volume {
 }
 
 // stage stages v at <kubelet>/stage/<name> and returns the path.
-func (e *env) stage(t *testing.T, v *csi.Volume) string {
+func (e *env) stage(t testing.TB, v *csi.Volume) string {
 	t.Helper()
 	p := filepath.Join(e.kubelet, "stage", filepath.Base(v.VolumeId))
 	if err := os.MkdirAll(p, 0o750); err != nil {
@@ -223,7 +223,7 @@ func (e *env) stage(t *testing.T, v *csi.Volume) string {
 }
 
 // publish publishes v (staged at staging) at <kubelet>/pods/<pod>/<name>.
-func (e *env) publish(t *testing.T, v *csi.Volume, staging, pod string, ro bool) string {
+func (e *env) publish(t testing.TB, v *csi.Volume, staging, pod string, ro bool) string {
 	t.Helper()
 	p := filepath.Join(e.kubelet, "pods", pod, filepath.Base(v.VolumeId))
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
@@ -238,7 +238,7 @@ func (e *env) publish(t *testing.T, v *csi.Volume, staging, pod string, ro bool)
 
 // glusterfsClients counts the glusterfs client processes of the test's
 // state directory (the shared mounts).
-func glusterfsClients(t *testing.T, state string) int {
+func glusterfsClients(t testing.TB, state string) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -263,7 +263,7 @@ func glusterfsClients(t *testing.T, state string) int {
 
 // sharedClientPID returns the pid of the glusterfs client of the env's one
 // shared mount.
-func sharedClientPID(t *testing.T, state string) int {
+func sharedClientPID(t testing.TB, state string) int {
 	t.Helper()
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -296,7 +296,7 @@ func poll(timeout time.Duration, cond func() bool) error {
 	}
 }
 
-func mustPools(t *testing.T, s string) map[string]*driver.PoolConfig {
+func mustPools(t testing.TB, s string) map[string]*driver.PoolConfig {
 	t.Helper()
 	p, err := driver.ParsePools([]byte(s))
 	if err != nil {
