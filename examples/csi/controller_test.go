@@ -253,10 +253,10 @@ func TestListVolumesPagination(t *testing.T) {
 // return the complete volume or snapshot, with its content.
 func TestCSICopyInProgress(t *testing.T) {
 	c := startCluster(t)
-	e := newEnv(t, c, envOptions{copyWait: time.Millisecond})
+	e := newEnv(t, c, envOptions{copyWait: 200 * time.Millisecond})
 	src := e.create(t, "copy-src", 64<<20)
 	s := e.stage(t, src)
-	for i := range 40 {
+	for i := range 100 {
 		if err := os.WriteFile(filepath.Join(s, "f"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String()), []byte("data"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -323,8 +323,8 @@ func TestCSICopyInProgress(t *testing.T) {
 	for _, v := range []*csi.Volume{clone, restored} {
 		p := e.stage(t, v)
 		entries, err := os.ReadDir(p)
-		if err != nil || len(entries) != 40 {
-			t.Errorf("%s holds %d entries (%v), want 40", v.VolumeId, len(entries), err)
+		if err != nil || len(entries) != 100 {
+			t.Errorf("%s holds %d entries (%v), want 100", v.VolumeId, len(entries), err)
 		}
 	}
 }

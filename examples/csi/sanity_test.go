@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
@@ -47,7 +48,9 @@ func (idGen) GenerateInvalidNodeID() string       { return "fake-node-id" }
 // and prints Ginkgo's summary line. It requires 0 failed and 0 pending specs.
 func TestCSISanity(t *testing.T) {
 	c := startCluster(t)
-	e := newEnv(t, c, envOptions{pools: poolsFor(t, c, "8Gi")})
+	// csi-sanity does not retry an ABORTED answer: wait for copies as long
+	// as it takes (TestCSICopyInProgress covers the ABORTED path).
+	e := newEnv(t, c, envOptions{pools: poolsFor(t, c, "8Gi"), copyWait: 5 * time.Minute})
 	cfg := sanity.NewTestConfig()
 	cfg.Address = e.sock
 	cfg.TargetPath = filepath.Join(e.kubelet, "pods", "sanity-target")
