@@ -54,8 +54,11 @@ func BenchmarkCSI(b *testing.B) {
 	e := newEnv(b, c, envOptions{})
 	ctx := context.Background()
 	dir := b.TempDir()
+	if err := cli.Prepare(ctx, c.Runner(1), c.Volume(), &cli.PrepareOptions{StrictQuota: true}); err != nil {
+		b.Fatal(err)
+	}
 	raw, err := cli.Open(ctx, &cli.Options{Volume: c.Volume(), Servers: c.Servers(), Runner: c.Runner(1),
-		MountDir: filepath.Join(dir, "mnt"), StrictQuota: true})
+		MountDir: filepath.Join(dir, "mnt")})
 	if err != nil {
 		b.Fatal(err)
 	}
