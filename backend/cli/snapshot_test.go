@@ -55,11 +55,23 @@ func TestSnapshotCrashLeftover(t *testing.T) {
 	if s.Source != "snapsrc" || s.SizeBytes != 8<<20 {
 		t.Errorf("snapshot %+v", s)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "partial")); !os.IsNotExist(err) {
-		t.Errorf("the half-made copy's files survived: %v", err)
+	// The test's own mount may show the old directory for its entry
+	// timeout (1 s by default): poll, bounded.
+	var partialErr, readErr error
+	var content []byte
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		_, partialErr = os.Stat(filepath.Join(dir, "partial"))
+		content, readErr = os.ReadFile(filepath.Join(dir, "f"))
+		if os.IsNotExist(partialErr) && readErr == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(b) != "data" {
-		t.Errorf("snapshot content: %q, %v", b, err)
+	if !os.IsNotExist(partialErr) {
+		t.Errorf("the half-made copy's files survived: %v", partialErr)
+	}
+	if readErr != nil || string(content) != "data" {
+		t.Errorf("snapshot content: %q, %v", content, readErr)
 	}
 	if l := e.limits(t)["/.subvolkit/snapshots/snap1"]; l == "" {
 		t.Errorf("the snapshot has no quota limit; limits: %v", e.limits(t))
@@ -67,8 +79,14 @@ func TestSnapshotCrashLeftover(t *testing.T) {
 	if err := e.pool.DeleteSnapshot(ctx, "snap1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("the deleted snapshot's directory stayed: %v", err)
+	var statErr error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, statErr = os.Stat(dir); os.IsNotExist(statErr) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !os.IsNotExist(statErr) {
+		t.Errorf("the deleted snapshot's directory stayed: %v", statErr)
 	}
 	// The purger removes the data, then the limit, in the background.
 	deadline := time.Now().Add(time.Minute)
