@@ -243,6 +243,9 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		sv, err = pool.Allocate(ctx, name, size, &subvol.AllocateOptions{LimitBytes: limit, Labels: labels})
 	}
 	if err != nil {
+		if subvolkit.KindOf(err) == subvolkit.NotFound && src != nil {
+			return nil, status.Errorf(codes.NotFound, "content source %s: %v", sourceID(src), err)
+		}
 		return nil, toStatus(err)
 	}
 	if limit > 0 && sv.SizeBytes > limit {
@@ -252,6 +255,14 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
 		VolumeId: id, CapacityBytes: sv.SizeBytes, VolumeContext: sv.VolumeContext(), ContentSource: src,
 	}}, nil
+}
+
+// sourceID is the ID a content source names.
+func sourceID(src *csi.VolumeContentSource) string {
+	if v := src.GetVolume(); v != nil {
+		return "volume " + v.GetVolumeId()
+	}
+	return "snapshot " + src.GetSnapshot().GetSnapshotId()
 }
 
 // DeleteVolume implements csi.ControllerServer: with the onDelete policy
@@ -574,6 +585,9 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	defer cancel()
 	s, err := pool.CreateSnapshot(cctx, name, ref.name, nil)
 	if err != nil {
+		if subvolkit.KindOf(err) == subvolkit.NotFound {
+			return nil, status.Errorf(codes.NotFound, "source volume %s: %v", req.GetSourceVolumeId(), err)
+		}
 		return nil, toStatus(err)
 	}
 	return &csi.CreateSnapshotResponse{Snapshot: csiSnapshot(ref.pool, s)}, nil
