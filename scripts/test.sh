@@ -27,9 +27,9 @@ if [ -f examples/go.mod ]; then (cd examples && "$sc_bin/staticcheck" ./...); fi
 
 echo "== core module: go vet + go test -race"
 go vet ./...
-go test -race -count=1 -timeout 25m ./...
+go test -race -count=1 -timeout 45m ./...
 
 if [ -f examples/go.mod ]; then
     echo "== examples module: go vet + go test -race"
-    (cd examples && go vet ./... && go test -race -count=1 -timeout 20m ./...)
+    (cd examples && go vet ./... && go test -race -count=1 -timeout 40m ./...)
 fi
