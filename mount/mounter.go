@@ -532,6 +532,10 @@ func (m *Mounter) verify(ctx context.Context, mp string, ok func(mountEntry) boo
 // set or when a mount's client has died, umount(8) otherwise. It returns nil
 // when nothing is mounted on mp any more.
 func (m *Mounter) unmountAll(ctx context.Context, mp string, lazy bool) error {
+	// A mount is often busy for a moment only (a FUSE flush after the last
+	// close, another process's stat in flight): retry "busy" for a bounded
+	// time before reporting it.
+	busyDelay, busyBudget := 50*time.Millisecond, 3*time.Second
 	for range 16 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -550,6 +554,16 @@ func (m *Mounter) unmountAll(ctx context.Context, mp string, lazy bool) error {
 			if herr := m.health(ctx, mp); isStale(herr) {
 				err = m.detach(mp)
 			}
+		}
+		for err != nil && !lazy && strings.Contains(err.Error(), "busy") && busyBudget > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(busyDelay):
+			}
+			busyBudget -= busyDelay
+			busyDelay = min(2*busyDelay, 800*time.Millisecond)
+			err = m.iface.Unmount(mp)
 		}
 		if err != nil {
 			kind := subvolkit.Unknown
