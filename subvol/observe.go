@@ -4,8 +4,10 @@ import "time"
 
 // Observer is told about every Pool operation once it has finished: op is
 // the operation ("allocate", "get", "list", "resize", "usage", "clone",
-// "delete", "reconcile", ...), name the subvolume ("" for list and
-// reconcile; the destination for clone), d how long it took and err what
+// "delete", "reconcile", "create snapshot", "get snapshot", "list
+// snapshots", "delete snapshot", "restore", ...), name the subvolume or
+// snapshot ("" for the lists and reconcile; the destination for clone and
+// restore), d how long it took and err what
 // it returned (nil on success; use subvolkit.KindOf for its kind). It is
 // called synchronously, on the caller's goroutine, possibly from many
 // goroutines at once: it must be fast and safe for concurrent use. Metrics

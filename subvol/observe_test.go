@@ -62,3 +62,41 @@ func TestObserverSeesEveryOperation(t *testing.T) {
 		{"allocate", "Bad/name", subvolkit.InvalidArgument, false},
 	}, calls)
 }
+
+func TestObserverSeesSnapshotOperations(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		calls []string
+	)
+	obs := func(op, name string, _ time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, op+" "+name+" "+subvolkit.KindOf(err).String())
+	}
+	ctx := context.Background()
+	pool := subvol.NewPool(memory.New(nil), &subvol.Options{Observer: obs})
+	defer pool.Close()
+
+	_, err := pool.Allocate(ctx, "a", quota.MiB, nil)
+	require.NoError(t, err)
+	_, err = pool.CreateSnapshot(ctx, "s", "a", nil)
+	require.NoError(t, err)
+	_, err = pool.GetSnapshot(ctx, "missing")
+	require.Error(t, err)
+	_, err = pool.ListSnapshots(ctx)
+	require.NoError(t, err)
+	_, err = pool.Restore(ctx, "s", "r", nil)
+	require.NoError(t, err)
+	require.NoError(t, pool.DeleteSnapshot(ctx, "s"))
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{
+		"allocate a " + subvolkit.Unknown.String(),
+		"create snapshot s " + subvolkit.Unknown.String(),
+		"get snapshot missing " + subvolkit.NotFound.String(),
+		"list snapshots  " + subvolkit.Unknown.String(),
+		"restore r " + subvolkit.Unknown.String(),
+		"delete snapshot s " + subvolkit.Unknown.String(),
+	}, calls)
+}

@@ -90,8 +90,9 @@ func checkName(op, name, what, other string) error {
 // moment may be copied half old, half new), and files created or removed
 // during the copy may or may not be in it. Stop the writers (scale the
 // workload down, or freeze the application) for a consistent snapshot.
-func (p *Pool) CreateSnapshot(ctx context.Context, name, source string, opts *SnapshotOptions) (*Snapshot, error) {
+func (p *Pool) CreateSnapshot(ctx context.Context, name, source string, opts *SnapshotOptions) (_ *Snapshot, err error) {
 	const op = "create snapshot"
+	defer p.observe(op, name, time.Now(), &err)
 	if opts == nil {
 		opts = &SnapshotOptions{}
 	}
@@ -149,8 +150,9 @@ func (p *Pool) SnapshotInProgress(name string) bool { return p.bg.inProgress("sn
 
 // GetSnapshot returns the named snapshot, or an error of kind NotFound (also
 // while its copy is still running).
-func (p *Pool) GetSnapshot(ctx context.Context, name string) (*Snapshot, error) {
+func (p *Pool) GetSnapshot(ctx context.Context, name string) (_ *Snapshot, err error) {
 	const op = "get snapshot"
+	defer p.observe(op, name, time.Now(), &err)
 	end, err := p.begin(ctx, op, name)
 	if err != nil {
 		return nil, err
@@ -168,8 +170,9 @@ func (p *Pool) GetSnapshot(ctx context.Context, name string) (*Snapshot, error) 
 }
 
 // ListSnapshots returns every complete snapshot, sorted by name.
-func (p *Pool) ListSnapshots(ctx context.Context) ([]*Snapshot, error) {
+func (p *Pool) ListSnapshots(ctx context.Context) (_ []*Snapshot, err error) {
 	const op = "list snapshots"
+	defer p.observe(op, "", time.Now(), &err)
 	end, err := p.begin(ctx, "list", "")
 	if err != nil {
 		return nil, subvolkit.WithOp(op, "", err)
@@ -202,8 +205,9 @@ func (p *Pool) ListSnapshots(ctx context.Context) ([]*Snapshot, error) {
 // DeleteSnapshot removes the named snapshot. Deleting a snapshot that does
 // not exist succeeds. A snapshot whose copy is running in this Pool is
 // FailedPrecondition.
-func (p *Pool) DeleteSnapshot(ctx context.Context, name string) error {
+func (p *Pool) DeleteSnapshot(ctx context.Context, name string) (err error) {
 	const op = "delete snapshot"
+	defer p.observe(op, name, time.Now(), &err)
 	end, err := p.begin(ctx, op, name)
 	if err != nil {
 		return err
@@ -240,8 +244,9 @@ func (p *Pool) DeleteSnapshot(ctx context.Context, name string) error {
 // first the error matches ErrInProgress and a retry waits again or returns
 // the result. Restore is idempotent: an existing dst restored from snap with
 // a compatible size is returned; any other existing dst is AlreadyExists.
-func (p *Pool) Restore(ctx context.Context, snap, dst string, opts *CloneOptions) (*Subvol, error) {
+func (p *Pool) Restore(ctx context.Context, snap, dst string, opts *CloneOptions) (_ *Subvol, err error) {
 	const op = "restore"
+	defer p.observe(op, dst, time.Now(), &err)
 	if opts == nil {
 		opts = &CloneOptions{}
 	}
