@@ -88,6 +88,16 @@ func TestSubvolctlJSON(t *testing.T) {
 		{"delete-retain", exitOK, []string{"delete", "00-fe", "--policy", "retain"}},
 		{"list-all", exitOK, []string{"list", "--all"}},
 		{"reconcile", exitOK, []string{"reconcile"}},
+		{"snapshot-create-dry-run", exitOK, []string{"snapshot", "create", "app-snap", "app-data", "--dry-run"}},
+		{"snapshot-create", exitOK, []string{"snapshot", "create", "app-snap", "app-data", "-l", "tier=gold"}},
+		{"snapshot-create-again", exitOK, []string{"snapshot", "create", "app-snap", "app-data"}},
+		{"snapshot-get", exitOK, []string{"snapshot", "get", "app-snap"}},
+		{"snapshot-list", exitOK, []string{"snapshot", "list"}},
+		{"snapshot-restore-dry-run", exitOK, []string{"snapshot", "restore", "app-snap", "app-restored", "--dry-run"}},
+		{"snapshot-restore", exitOK, []string{"snapshot", "restore", "app-snap", "app-restored", "--uid", "1000"}},
+		{"snapshot-delete-dry-run", exitOK, []string{"snapshot", "delete", "app-snap", "--dry-run"}},
+		{"snapshot-delete", exitOK, []string{"snapshot", "delete", "app-snap", "missing-snap"}},
+		{"snapshot-list-after-delete", exitOK, []string{"snapshot", "list"}},
 	}
 	for _, s := range steps {
 		code, stdout, stderr := runIn(t, pool, nil, append(s.args, "-o", "json")...)
@@ -101,6 +111,10 @@ func TestSubvolctlJSON(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "name: app-data\n")
 	assert.Contains(t, stdout, "sizeBytes: 21474836480\n")
+
+	// A second snapshot for the error cases below.
+	code, _, stderr := runIn(t, pool, nil, "snapshot", "create", "app-snap-2", "app-data")
+	require.Equal(t, exitOK, code, stderr)
 
 	// Errors: the exit code says the kind, stderr says what, stdout is empty.
 	for _, e := range []struct {
@@ -124,6 +138,12 @@ func TestSubvolctlJSON(t *testing.T) {
 		{exitUsage, []string{"delete", "x", "--policy", "shred"}},
 		{exitUsage, []string{"reconcile", "--repair", "--dry-run"}},
 		{exitUnimplemented, []string{"prepare", "-b", "memory"}},
+		{exitNotFound, []string{"snapshot", "get", "missing"}},
+		{exitNotFound, []string{"snapshot", "create", "s", "missing"}},
+		{exitNotFound, []string{"snapshot", "restore", "missing", "x"}},
+		{exitAlreadyExists, []string{"snapshot", "restore", "app-snap-2", "app-data"}},
+		{exitUsage, []string{"snapshot", "create", "s"}},
+		{exitUsage, []string{"snapshot", "restore", "app-snap-2", "y", "--size", "1Ki"}},
 	} {
 		args := e.args
 		if !slices.Contains(args, "-o") {
@@ -187,6 +207,17 @@ func TestCompletion(t *testing.T) {
 	code, _, _ := runIn(t, pool, nil, "allocate", "complete-me", "--size", "1Mi")
 	require.Equal(t, exitOK, code)
 	code, stdout, _ := runIn(t, pool, nil, "__complete", "get", "")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "complete-me\n")
+	// Snapshot names complete from the pool's snapshots; the source of
+	// snapshot create from its subvolumes.
+	code, _, _ = runIn(t, pool, nil, "snapshot", "create", "snap-me", "complete-me")
+	require.Equal(t, exitOK, code)
+	code, stdout, _ = runIn(t, pool, nil, "__complete", "snapshot", "get", "")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "snap-me\n")
+	assert.NotContains(t, stdout, "complete-me\n")
+	code, stdout, _ = runIn(t, pool, nil, "__complete", "snapshot", "create", "x", "")
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "complete-me\n")
 }

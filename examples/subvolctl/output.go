@@ -27,6 +27,7 @@ type subvolView struct {
 	Path         string            `json:"path"`
 	Servers      []string          `json:"servers"`
 	Source       string            `json:"source,omitempty"`
+	Snapshot     string            `json:"sourceSnapshot,omitempty"`
 	State        string            `json:"state,omitempty"`
 	UID          int               `json:"uid"`
 	GID          int               `json:"gid"`
@@ -39,7 +40,7 @@ type subvolView struct {
 func viewOf(sv *subvol.Subvol) subvolView {
 	v := subvolView{
 		Name: sv.Name, ID: sv.ID, SizeBytes: sv.SizeBytes, Size: quota.HumanSize(sv.SizeBytes),
-		Volume: sv.Volume, Path: sv.Path, Servers: sv.Servers, Source: sv.Source, State: sv.State,
+		Volume: sv.Volume, Path: sv.Path, Servers: sv.Servers, Source: sv.Source, Snapshot: sv.SourceSnapshot, State: sv.State,
 		UID: sv.UID, GID: sv.GID, Labels: sv.Labels, MountOptions: sv.MountOptions,
 	}
 	if v.Servers == nil {
