@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,6 +38,7 @@ func main() {
 // options are the command line flags.
 type options struct {
 	endpoint, mode, name, nodeID, pools, stateDir, logDir, kubeletDir string
+	metricsAddr                                                       string
 	copyWait                                                          time.Duration
 	verbose                                                           bool
 }
@@ -53,6 +55,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logDir, "log-dir", mount.DefaultLogDir, "glusterfs client logs")
 	fs.StringVar(&o.kubeletDir, "kubelet-dir", "", "if set, refuse staging and target paths outside it (e.g. /var/lib/kubelet)")
 	fs.DurationVar(&o.copyWait, "copy-wait", 5*time.Second, "how long CreateVolume/CreateSnapshot wait for a copy before answering ABORTED (in progress)")
+	fs.StringVar(&o.metricsAddr, "metrics-address", "", "if set, serve Prometheus metrics at http://ADDRESS/metrics (e.g. :9808): Pool operations of every pool, node metrics in node mode")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -108,6 +111,15 @@ func run(ctx context.Context, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.metricsAddr != "" {
+		var h http.Handler
+		h, cfg.Observer = driverMetrics(*mode, cfg.Pools, log)
+		shutdown, err := serveMetrics(ctx, o.metricsAddr, h, log)
+		if err != nil {
+			return fmt.Errorf("--metrics-address: %w", err)
+		}
+		defer shutdown()
+	}
 	d, err := driver.New(ctx, cfg)
 	if err != nil {
 		return err

@@ -27,8 +27,7 @@ type usageCollector struct {
 	at                           time.Time
 }
 
-func newUsageCollector(backendName string) *usageCollector {
-	cl := prometheus.Labels{"backend": backendName}
+func newUsageCollector(cl prometheus.Labels) *usageCollector {
 	sv := []string{"volume", "subvolume"}
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc("subvolkit_"+name, help, labels, cl)

@@ -72,6 +72,10 @@ type Options struct {
 	// Backend is the value of the backend label, such as "cli" (default
 	// "unknown").
 	Backend string
+	// Pool, if set, is the value of a pool label on the Pool metrics, for
+	// a front end with several pools: one Metrics (and registry) per pool,
+	// gathered together (prometheus.Gatherers). Empty: no pool label.
+	Pool string
 	// Registry receives the collectors; default a new registry of its own
 	// (with the Go and process collectors), served by Handler.
 	Registry *prometheus.Registry
@@ -144,6 +148,9 @@ func New(opts *Options) *Metrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	constLabels := prometheus.Labels{"backend": o.Backend}
+	if o.Pool != "" {
+		constLabels["pool"] = o.Pool
+	}
 	m := &Metrics{
 		opts: o,
 		reg:  reg,
@@ -165,12 +172,23 @@ func New(opts *Options) *Metrics {
 			Help: "Refreshes of the per-subvolume gauges that failed (List failed or timed out).",
 		}),
 	}
-	m.usage = newUsageCollector(o.Backend)
+	m.usage = newUsageCollector(constLabels)
 	reg.MustRegister(m.ops, m.errs, m.dur, m.refreshE, m.usage)
 	if !o.NoNode {
 		reg.MustRegister(newNodeCollector(o.MountTimeout))
 	}
 	return m
+}
+
+// NewNodeCollector returns the node collector (glusterfs processes and
+// mounts of this node) on its own, for a front end that registers it once
+// next to several Metrics made with NoNode. timeout bounds the statfs of
+// each mount during a scrape (0: DefaultMountTimeout).
+func NewNodeCollector(timeout time.Duration) prometheus.Collector {
+	if timeout <= 0 {
+		timeout = DefaultMountTimeout
+	}
+	return newNodeCollector(timeout)
 }
 
 // Observe records one Pool operation. Pass it as subvol.Options.Observer.

@@ -60,6 +60,9 @@ type Config struct {
 	CopyWait time.Duration
 	// Logger receives one record per call (nil: silent).
 	Logger *slog.Logger
+	// Observer, if set, returns the Observer of the named pool's
+	// operations (metrics); it is called once per pool, by New.
+	Observer func(pool string) subvol.Observer
 }
 
 // Driver implements the CSI Identity, Controller and Node services. It is
@@ -84,6 +87,7 @@ type poolEntry struct {
 	mu   sync.Mutex
 	pool *subvol.Pool
 	hash string // of the secrets it was opened with
+	obs  subvol.Observer
 }
 
 // New checks cfg and returns a Driver. In node mode it also heals the
@@ -109,7 +113,11 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 			return nil, errors.New("controller mode needs at least one pool")
 		}
 		for name, pc := range cfg.Pools {
-			d.pools[name] = &poolEntry{name: name, cfg: pc}
+			e := &poolEntry{name: name, cfg: pc}
+			if cfg.Observer != nil {
+				e.obs = cfg.Observer(name)
+			}
+			d.pools[name] = e
 		}
 	}
 	if d.nodeMode() {
@@ -213,7 +221,7 @@ func (e *poolEntry) open(ctx context.Context, secrets map[string]string) (*subvo
 		}
 		params[k] = v
 	}
-	p, err := subvol.Open(ctx, e.cfg.Backend, params, &subvol.Options{MaxSizeBytes: e.cfg.maxSize})
+	p, err := subvol.Open(ctx, e.cfg.Backend, params, &subvol.Options{MaxSizeBytes: e.cfg.maxSize, Observer: e.obs})
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "opening pool %q: %v", e.name, err)
 	}
