@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -77,8 +78,47 @@ func TestKubetestStartStop(t *testing.T) {
 	if code, body := get("/apis/storage.k8s.io/v1/storageclasses", cp.Token()); code != http.StatusOK {
 		t.Errorf("admin GET storageclasses: %d %s", code, body)
 	}
-	if log := cp.Log("kube-controller-manager", 1<<20); !strings.Contains(log, "persistentvolume-binder-controller") {
-		t.Errorf("kube-controller-manager did not start the PV binder; log tail:\n%s", tail(log, 3000))
+	// The PV binder runs: a static PV and a matching claim become Bound.
+	post := func(path, body string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, cp.Host()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+cp.Token())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(resp.Body)
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b.String())
+		}
+	}
+	post("/api/v1/persistentvolumes", `{"apiVersion":"v1","kind":"PersistentVolume","metadata":{"name":"kubetest-pv"},`+
+		`"spec":{"capacity":{"storage":"1Gi"},"accessModes":["ReadWriteMany"],"storageClassName":"manual",`+
+		`"hostPath":{"path":"/tmp/kubetest-pv"}}}`)
+	post("/api/v1/namespaces/default/persistentvolumeclaims", `{"apiVersion":"v1","kind":"PersistentVolumeClaim",`+
+		`"metadata":{"name":"kubetest-pvc"},"spec":{"accessModes":["ReadWriteMany"],"storageClassName":"manual",`+
+		`"resources":{"requests":{"storage":"1Gi"}}}}`)
+	bound := false
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		code, body := get("/api/v1/namespaces/default/persistentvolumeclaims/kubetest-pvc", cp.Token())
+		var pvc struct {
+			Status struct{ Phase string } `json:"status"`
+		}
+		if code == http.StatusOK && json.Unmarshal([]byte(body), &pvc) == nil && pvc.Status.Phase == "Bound" {
+			bound = true
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if !bound {
+		t.Errorf("the claim was not Bound to the static PV within 60 s: is the PV binder running? log tail:\n%s",
+			tail(cp.Log("kube-controller-manager", 1<<20), 3000))
 	}
 	client.CloseIdleConnections()
 
