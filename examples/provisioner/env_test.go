@@ -346,6 +346,21 @@ func (e *env) subvolExists(name string) bool {
 	return err == nil
 }
 
+// subvolGone reports whether name has left the volume within 10 s. The
+// test's own FUSE client may answer from its entry cache (about 1 s) for a
+// moment after the provisioner's client removed the directory.
+func (e *env) subvolGone(name string) bool {
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if !e.subvolExists(name) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // mountPV mounts what a glusterfs PV describes (its Endpoints' first
 // address and its path), as kubelet's glusterfs plugin did, and returns the
 // mount point; it is unmounted in t.Cleanup.

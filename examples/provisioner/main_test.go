@@ -113,7 +113,7 @@ func TestProvisionerOnKubernetes(t *testing.T) {
 		_ = syscall.Unmount(mp, syscall.MNT_DETACH)
 		e.deleteClaim(t, ns, pvc.Name)
 		e.pvGone(t, pv.Name, timeout)
-		if e.subvolExists(name) {
+		if !e.subvolGone(name) {
 			t.Errorf("subvolume %s still on the volume after its claim was deleted", name)
 		}
 		if _, err := e.client.CoreV1().Endpoints(ns).Get(t.Context(), epName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -243,7 +243,7 @@ func TestProvisionerOnKubernetes(t *testing.T) {
 		if _, err := e.client.CoreV1().Endpoints(ns).Get(t.Context(), "glusterfs-dynamic-"+string(first.UID), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("the old claim's endpoints: %v", err)
 		}
-		if !e.subvolExists(pv2.Annotations[provision.AnnSubvolume]) || e.subvolExists(pv1.Annotations[provision.AnnSubvolume]) {
+		if !e.subvolExists(pv2.Annotations[provision.AnnSubvolume]) || !e.subvolGone(pv1.Annotations[provision.AnnSubvolume]) {
 			t.Errorf("subvolumes: old %v new %v", e.subvolExists(pv1.Annotations[provision.AnnSubvolume]), e.subvolExists(pv2.Annotations[provision.AnnSubvolume]))
 		}
 		e.deleteClaim(t, ns, "same")
@@ -363,7 +363,7 @@ func TestProvisionerOnKubernetes(t *testing.T) {
 		e.startProvisioner()
 		e.deleteClaim(t, ns, pvc.Name)
 		e.pvGone(t, pv.Name, timeout)
-		if e.subvolExists(pv.Annotations[provision.AnnSubvolume]) {
+		if !e.subvolGone(pv.Annotations[provision.AnnSubvolume]) {
 			t.Error("the subvolume survived its claim after its StorageClass was deleted")
 		}
 	})
