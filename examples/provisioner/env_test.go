@@ -28,7 +28,7 @@ import (
 
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/glustertest"
-	"github.com/subvolkit/subvolkit/internal/testutil/kubetest"
+	"github.com/subvolkit/subvolkit/kubetest"
 	"github.com/subvolkit/subvolkit/subvol"
 )
 
