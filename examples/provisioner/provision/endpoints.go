@@ -70,6 +70,7 @@ func (p *Provisioner) ensureEndpoints(ctx context.Context, ns, name, claimName, 
 		return err
 	}
 	labels := p.epLabels(claimName, uid)
+	//lint:ignore SA1019 the glusterfs PV source (in-tree plugin) reads v1 Endpoints; it has no EndpointSlice form
 	subsets := []v1.EndpointSubset{{Ports: []v1.EndpointPort{{Port: 1, Protocol: v1.ProtocolTCP}}}}
 	for _, ip := range ips {
 		subsets[0].Addresses = append(subsets[0].Addresses, v1.EndpointAddress{IP: ip})
@@ -78,6 +79,7 @@ func (p *Provisioner) ensureEndpoints(ctx context.Context, ns, name, claimName, 
 	ep, err := api.Endpoints(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
+		//lint:ignore SA1019 the glusterfs PV source (in-tree plugin) reads v1 Endpoints; it has no EndpointSlice form
 		_, err = api.Endpoints(ns).Create(ctx, &v1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Subsets: subsets}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return kubeErr("create endpoints "+ns+"/"+name, err)
@@ -115,6 +117,7 @@ func (p *Provisioner) ensureEndpoints(ctx context.Context, ns, name, claimName, 
 	return nil
 }
 
+//lint:ignore SA1019 the glusterfs PV source (in-tree plugin) reads v1 Endpoints; it has no EndpointSlice form
 func sameAddresses(subsets []v1.EndpointSubset, ips []string) bool {
 	var have []string
 	for _, s := range subsets {
