@@ -207,6 +207,22 @@ func writeRead(t testing.TB, dir, other, name string) {
 	require.True(t, bytes.Equal(data, got), "content of %s differs", name)
 }
 
+// waitUsable waits, at most 30 s, until a file can be written and removed
+// in dir: a FUSE client whose brick came back reconnects by itself, a few
+// seconds later.
+func waitUsable(t testing.TB, dir string) {
+	t.Helper()
+	p := filepath.Join(dir, ".probe")
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err = os.WriteFile(p, []byte("x"), 0o644); err == nil {
+			require.NoError(t, os.Remove(p))
+			return
+		}
+	}
+	t.Fatalf("%s not usable 30 s after its server came back: %v", dir, err)
+}
+
 func TestGlusterDeep(t *testing.T) {
 	c := glustertest.StartT(t, nil)
 	ctx := t.Context()
@@ -638,6 +654,10 @@ func TestGlusterRestoreAfterFailedHeal(t *testing.T) {
 			case "publish":
 				require.NoError(t, env.m.Publish(ctx, clusterSubvol(c, "/r1"), t1, nil))
 			}
+			// The harness's own FUSE client of root reconnects to the
+			// restarted brick on its own schedule (every few seconds).
+			waitUsable(t, filepath.Join(root, "r1"))
+			waitUsable(t, filepath.Join(root, "r2"))
 			writeRead(t, t1, filepath.Join(root, "r1"), "after-"+via)
 			writeRead(t, filepath.Join(root, "r2"), t2, "r2-after-"+via)
 			assert.ErrorIs(t, os.WriteFile(filepath.Join(t2, "y"), nil, 0o644), syscall.EROFS, "still read-only")

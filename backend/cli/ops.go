@@ -391,6 +391,11 @@ func (b *Backend) archive(ctx context.Context, name string, m *marker) error {
 	if errors.Is(err, os.ErrNotExist) && b.ensureArea(archiveDir) {
 		err = os.Rename(b.dir(name), filepath.Join(b.mnt, rel))
 	}
+	if errors.Is(err, os.ErrNotExist) {
+		// The archive area exists, so the source is gone: another client
+		// moved it on after this client's (cached) look-up found it.
+		return subvolkit.Errorf(subvolkit.NotFound, "", "", "the subvolume was moved away meanwhile: %w", err)
+	}
 	if err != nil {
 		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}

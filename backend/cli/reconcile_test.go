@@ -65,6 +65,11 @@ func TestReconcile(t *testing.T) {
 	old := filepath.Join(meta, "archive", "old-20200101T000000.000000000Z")
 	require.NoError(t, os.Mkdir(old, 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(old, "f"), []byte("old"), 0o644))
+	// Its data is as old as its name says: the purge leaves files changed in
+	// the last PurgeBusyAge alone (they may have a writer).
+	long := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, os.Chtimes(filepath.Join(old, "f"), long, long))
+	require.NoError(t, os.Chtimes(old, long, long))
 	// A live subvolume that must not be touched.
 	_, err = pool.Allocate(ctx, "ok", 2*quota.MiB, nil)
 	require.NoError(t, err)
