@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/subvolkit/subvolkit"
 	"github.com/subvolkit/subvolkit/examples/provisioner/provision"
@@ -305,8 +306,17 @@ func TestProvisionerOnKubernetes(t *testing.T) {
 		ns := e.namespace(t)
 		pvc := e.claim(t, ns, "grow", sc.Name, "20Mi")
 		pvc, pv := e.bound(t, ns, pvc.Name, timeout)
-		pvc.Spec.Resources.Requests[v1.ResourceStorage] = resource.MustParse("40Mi")
-		pvc, err := e.client.CoreV1().PersistentVolumeClaims(ns).Update(t.Context(), pvc, metav1.UpdateOptions{})
+		// The binder and the provisioner may update the claim meanwhile:
+		// retry a conflicting update on a fresh copy.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			c, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), pvc.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			c.Spec.Resources.Requests[v1.ResourceStorage] = resource.MustParse("40Mi")
+			pvc, err = e.client.CoreV1().PersistentVolumeClaims(ns).Update(t.Context(), c, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
