@@ -251,3 +251,26 @@ type Describer interface {
 type Aser interface {
 	As(i any) bool
 }
+
+// Warmer is implemented by backends that can keep pre-made, pre-limited,
+// unnamed subvolumes ("warm" ones) of a size and hand one out under a name
+// much faster than Create makes one (subvol.Pool.SetWarm keeps them
+// stocked). Warm subvolumes are never listed and count against no name.
+type Warmer interface {
+	// Warm makes one warm subvolume of sizeBytes (rounded as Create
+	// rounds). A crash while it is made leaves nothing a later TakeWarm
+	// hands out.
+	Warm(ctx context.Context, sizeBytes int64) error
+	// WarmCounts reports how many warm subvolumes of each size exist (on
+	// the whole volume, made by any process).
+	WarmCounts(ctx context.Context) (map[int64]int, error)
+	// TakeWarm creates req.Name from a warm subvolume of exactly
+	// req.SizeBytes, with req's owner and labels, and reports true; it
+	// reports false, changing nothing, when none is left (the caller then
+	// falls back to Create). An existing req.Name is AlreadyExists, as in
+	// Create, and no warm subvolume is used.
+	TakeWarm(ctx context.Context, req *CreateRequest) (*Subvol, bool, error)
+	// DrainWarm removes warm subvolumes of sizeBytes (0: of every size),
+	// keeping at most keep of each size, and reports how many it removed.
+	DrainWarm(ctx context.Context, sizeBytes int64, keep int) (int, error)
+}

@@ -41,6 +41,7 @@ type Pool struct {
 	obs   Observer
 	locks keyedlock.Map
 	bg    background // long copies that outlive their calls; see jobs.go
+	warm  warmer     // warm subvolumes; see warm.go
 
 	mu       sync.Mutex
 	inflight int           // operations between begin and end
@@ -103,6 +104,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	p.bg.cancelAll() // running copies stop; each is an in-flight operation
+	p.warm.stop()    // so does the refill of warm subvolumes
 	select {
 	case <-p.idle:
 		return p.closeErr
@@ -128,19 +130,22 @@ func (p *Pool) begin(ctx context.Context, op, name string) (end func(), err erro
 	}
 	p.inflight++
 	p.mu.Unlock()
-	end = func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.inflight--
-		if p.closing && p.inflight == 0 {
-			p.closeBackendLocked()
-		}
-	}
 	if err := p.check(ctx, op, name); err != nil {
-		end()
+		p.endOp()
 		return nil, err
 	}
-	return end, nil
+	return p.endOp, nil
+}
+
+// endOp ends an in-flight operation; the last one after Close closes the
+// backend.
+func (p *Pool) endOp() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inflight--
+	if p.closing && p.inflight == 0 {
+		p.closeBackendLocked()
+	}
 }
 
 // AllocateOptions tune Allocate. A nil *AllocateOptions means the defaults.
@@ -202,12 +207,18 @@ func (p *Pool) Allocate(ctx context.Context, name string, sizeBytes int64, opts 
 	}
 	defer unlock()
 
-	sv, err := p.b.Create(ctx, &backend.CreateRequest{
+	req := &backend.CreateRequest{
 		Name: name, SizeBytes: sizeBytes, Owner: opts.Owner.toBackend(),
 		Labels: opts.Labels, Parameters: opts.Parameters,
-	})
+	}
+	// A warm subvolume of exactly the size, if the Pool keeps some
+	// (SetWarm); else, or when none is left, a new one.
+	sv, warm, err := p.takeWarm(ctx, req)
+	if !warm && err == nil {
+		sv, err = p.b.Create(ctx, req)
+	}
 	if err == nil {
-		p.log.InfoContext(ctx, "subvolume allocated", "name", name, "size", sv.SizeBytes)
+		p.log.InfoContext(ctx, "subvolume allocated", "name", name, "size", sv.SizeBytes, "warm", warm)
 		return fromBackend(sv), nil
 	}
 	if subvolkit.KindOf(err) != subvolkit.AlreadyExists {
@@ -454,7 +465,7 @@ func (p *Pool) check(ctx context.Context, op, name string) error {
 	if err := ctx.Err(); err != nil {
 		return subvolkit.E(subvolkit.Canceled, op, name, err)
 	}
-	if name == "" && (op == "list" || op == "reconcile") {
+	if name == "" && (op == "list" || op == "reconcile" || op == "drain warm") {
 		return nil
 	}
 	if err := naming.ValidateSubvolName(name); err != nil {

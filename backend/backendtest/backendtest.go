@@ -75,9 +75,12 @@ const (
 	// snapshots (see snapshot.go). Without it, every Snapshotter method
 	// must answer Unimplemented, saying why.
 	Snapshot
+	// Warm: backend.Warmer makes, counts, hands out and drains warm
+	// subvolumes (see warm.go).
+	Warm
 )
 
-var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels", "Reconcile", "Snapshot"}
+var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels", "Reconcile", "Snapshot", "Warm"}
 
 // String returns the capabilities' names joined with "|".
 func (c Capability) String() string {
@@ -184,6 +187,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 		{"Labels", testLabels},
 		{"Ping", testPing},
 		{"Reconcile", testReconcile},
+		{"Warm", testWarm},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

@@ -160,7 +160,7 @@ func (h *harness) Options() backendtest.Options {
 	if h.mode == "gib-rounding" {
 		unit = quota.GiB
 	}
-	caps := backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Reconcile | backendtest.Snapshot
+	caps := backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Reconcile | backendtest.Snapshot | backendtest.Warm
 	switch h.mode {
 	case "no-shrink":
 	case "unimplemented":

@@ -181,15 +181,41 @@ func (b *Backend) trashEntry(rel, name string) (string, error) {
 }
 
 // make builds a subvolume in the staging area (fill, if not nil, copies
-// content into it) and renames it into place. On failure it moves what it
-// made to the trash, even when ctx is cancelled.
+// content into it) and renames it into place at the volume's root. On
+// failure it moves what it made to the trash, even when ctx is cancelled.
+// The caller holds m.Name's lock.
 func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend.Ownership,
-	fill func(ctx context.Context, dir string) error) (_ *backend.Subvol, err error) {
+	fill func(ctx context.Context, dir string) error) (*backend.Subvol, error) {
 	name := m.Name
 	if err := b.clearName(ctx, name); err != nil {
 		return nil, err
 	}
-	rel := stagingDir + "/" + name + "." + nonce()
+	if err := b.build(ctx, op, name, m, owner, fill, b.dir(name)); err != nil {
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(b.dir(name), &st); err != nil {
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	return b.subvol(name, m, &st), nil
+}
+
+// build makes a directory in the staging area as <key>.<nonce> — mkdir,
+// marker m (state "creating"), owner and mode, limit m.Size, fill — then
+// records m with the state "ready" (a warm one: m.State as given, see
+// warm.go) and renames the directory to dst, which keeps its limit. The
+// caller holds key's lock (the staging entry's name before the nonce), so
+// that Reconcile leaves the entry alone while it is built. On failure the
+// entry goes to the trash and is purged at once, even when ctx is
+// cancelled.
+func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *backend.Ownership,
+	fill func(ctx context.Context, dir string) error, dst string) (err error) {
+	final := stateReady
+	if m.State == stateWarm {
+		final = stateWarm
+	}
+	m.State = stateCreating
+	rel := stagingDir + "/" + key + "." + nonce()
 	dir := filepath.Join(b.mnt, rel)
 	err = os.Mkdir(dir, 0o700)
 	if errors.Is(err, os.ErrNotExist) && b.ensureArea(stagingDir) {
@@ -197,70 +223,71 @@ func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-			return nil, subvolkit.E(subvolkit.QuotaExceeded, "", "", err)
+			return subvolkit.E(subvolkit.QuotaExceeded, "", "", err)
 		}
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	b.failpoint(op + ":mkdir")
 	defer func() {
-		if err == nil {
-			return
-		}
-		// Clean up even when ctx is cancelled: nothing half-made stays.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		// Never handed out, so nobody writes there: removed at once.
-		entry, derr := b.trashEntry(rel, name)
-		if derr == nil {
-			var done bool
-			done, _, _, _, derr = b.purger.purgeEntry(cctx, entry, 0)
-			if !done && derr == nil {
-				b.purger.kick()
-			}
-		}
-		if derr != nil && subvolkit.KindOf(derr) != subvolkit.NotFound {
-			b.purger.kick()
-			err = errors.Join(err, fmt.Errorf("cleaning up %s: %w", volPath(rel), derr))
+		if err != nil {
+			err = b.discard(ctx, rel, key, err)
 		}
 	}()
 	if err := writeMarker(dir, m); err != nil {
-		return nil, kindOr(fillKind(err), err)
+		return kindOr(fillKind(err), err)
 	}
 	b.failpoint(op + ":marker")
 	if err := applyOwner(dir, owner); err != nil {
-		return nil, kindOr(subvolkit.InvalidArgument, err)
+		return kindOr(subvolkit.InvalidArgument, err)
 	}
 	b.failpoint(op + ":owner")
 	if err := b.setLimit(ctx, rel, m.Size); err != nil {
-		return nil, err
+		return err
 	}
 	b.failpoint(op + ":limit")
 	if fill != nil {
 		if err := fill(ctx, dir); err != nil {
-			return nil, kindOr(fillKind(err), err)
+			return kindOr(fillKind(err), err)
 		}
 		b.failpoint(op + ":copy")
 	}
-	m.State = stateReady
+	m.State = final
 	if err := writeMarker(dir, m); err != nil {
-		return nil, kindOr(subvolkit.Unavailable, err)
+		return kindOr(subvolkit.Unavailable, err)
 	}
 	b.failpoint(op + ":ready")
 	if err := ctx.Err(); err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
-	if err := os.Rename(dir, b.dir(name)); err != nil {
+	if err := os.Rename(dir, dst); err != nil {
 		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s appeared concurrently", volPath(name))
+			return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s appeared concurrently", volPath(m.Name))
 		}
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	b.failpoint(op + ":rename")
-	var st syscall.Stat_t
-	if err := syscall.Stat(b.dir(name), &st); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	return nil
+}
+
+// discard moves rel, a staging entry nobody was handed (so nobody writes
+// there), to the trash and purges it at once, even when ctx is cancelled,
+// and returns err with any cleanup failure joined.
+func (b *Backend) discard(ctx context.Context, rel, key string, err error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	entry, derr := b.trashEntry(rel, key)
+	if derr == nil {
+		var done bool
+		done, _, _, _, derr = b.purger.purgeEntry(cctx, entry, 0)
+		if !done && derr == nil {
+			b.purger.kick()
+		}
 	}
-	return b.subvol(name, m, &st), nil
+	if derr != nil && subvolkit.KindOf(derr) != subvolkit.NotFound {
+		b.purger.kick()
+		return errors.Join(err, fmt.Errorf("cleaning up %s: %w", volPath(rel), derr))
+	}
+	return err
 }
 
 // fillKind classifies a failed copy: a full volume or subvolume is

@@ -76,7 +76,7 @@ func (b *Backend) Reconcile(ctx context.Context, opts *backend.ReconcileOptions)
 	}
 	t0 := time.Now()
 	r := &reconciler{b: b, opts: opts, rep: &backend.ReconcileReport{}, claims: map[string]bool{}}
-	steps := []func(context.Context) error{r.staging, r.root, r.archive, r.trash, r.limits}
+	steps := []func(context.Context) error{r.staging, r.root, r.archive, r.warm, r.trash, r.limits}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
 			return r.rep, subvolkit.E(subvolkit.Canceled, "", "", err)
@@ -328,9 +328,9 @@ func (r *reconciler) limits(ctx context.Context) error {
 		if strings.HasPrefix(l.Path, "/"+trashDir+"/") {
 			continue
 		}
-		if strings.HasPrefix(l.Path, "/"+stagingDir+"/") {
+		if strings.HasPrefix(l.Path, "/"+stagingDir+"/") || isWarmPath(l.Path) {
 			if _, err := os.Lstat(filepath.Join(b.mnt, l.Path)); err == nil {
-				continue // a staging entry that appeared after the scan
+				continue // a staging or warm entry that appeared after the scan
 			}
 		}
 		if !strings.HasPrefix(l.Path, "/"+metaDir+"/") {

@@ -69,7 +69,8 @@ type Backend struct {
 	sem       chan struct{}
 	subvols   map[string]*backend.Subvol
 	snapshots map[string]*snapshot // see snapshot.go
-	reserved  int64                // sum of the sizes in subvols and snapshots
+	warm      map[int64]int        // warm subvolumes by size; see warm.go
+	reserved  int64                // sum of the sizes in subvols, snapshots and warm ones
 	closed    bool
 }
 

@@ -1,0 +1,144 @@
+package cli_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
+)
+
+// TestWarm checks warm subvolumes on real GlusterFS: a subvolume handed out
+// warm has its limit at its new path (quota list and a deep mount's df
+// agree, writes stop at it), concurrent Allocates of the class all get
+// distinct subvolumes, Reconcile accepts the warm area and repairs a warm
+// subvolume whose limit was changed behind its back, and DrainWarm leaves
+// no limit behind.
+func TestWarm(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	const size = 5 * quota.MiB
+	require.NoError(t, e.pool.SetWarm([]subvol.WarmClass{{SizeBytes: size, Count: 4}}))
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	require.NoError(t, e.pool.WaitWarm(wctx))
+	warm, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", "warm"))
+	require.NoError(t, err)
+	require.Len(t, warm, 4, "the warm area holds the class's count")
+	lims := e.limits(t)
+	for _, w := range warm {
+		assert.Equal(t, "5242880", lims["/.subvolkit/warm/"+w.Name()], "limit of warm %s", w.Name())
+	}
+
+	t.Run("HandedOutKeepsItsLimit", func(t *testing.T) {
+		sv, err := e.pool.Allocate(ctx, "hot", size, &subvol.AllocateOptions{
+			Owner:  &subvol.Ownership{UID: 1000, GID: 2000, Mode: 0o2775},
+			Labels: map[string]string{"pvc": "hot"},
+		})
+		require.NoError(t, err)
+		assert.Equal(t, uint64(1), e.pool.WarmStatus()[0].Taken, "served warm")
+		assert.Equal(t, "5242880", e.limits(t)["/hot"], "the limit followed the rename")
+		got, err := e.pool.Get(ctx, "hot")
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{"pvc": "hot"}, got.Labels)
+		assert.Equal(t, []any{1000, 2000, uint32(0o2775)}, []any{got.UID, got.GID, got.Mode})
+		mnt := e.c.MountT(t, sv.Path)
+		assert.Equal(t, int64(size), statfsSize(t, mnt), "df inside the deep mount shows the limit")
+		written, werr := fillUntilError(t, filepath.Join(mnt, "fill"), 20*quota.MiB)
+		assert.True(t, errors.Is(werr, syscall.EDQUOT), "want EDQUOT, got %v", werr)
+		assert.LessOrEqual(t, written, int64(9*quota.MiB), "overshoot bounded")
+		require.NoError(t, os.Remove(filepath.Join(mnt, "fill")))
+	})
+
+	t.Run("ConcurrentTakes", func(t *testing.T) {
+		require.NoError(t, e.pool.WaitWarm(wctx))
+		// A second backend (another process's, sharing the volume) takes
+		// from the same stock.
+		other := subvol.NewPool(openBackend(t, e.c, nil), nil)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range 8 {
+			p := e.pool
+			if i%2 == 1 {
+				p = other
+			}
+			wg.Go(func() { _, errs[i] = p.Allocate(ctx, fmt.Sprintf("burst-%d", i), size, nil) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "burst-%d", i)
+		}
+		lims := e.limits(t)
+		for i := range 8 {
+			assert.Equal(t, "5242880", lims[fmt.Sprintf("/burst-%d", i)], "limit of burst-%d", i)
+		}
+		// Every warm entry was handed out once at most: the limits of
+		// the warm area and the burst add up to what was made.
+		require.NoError(t, e.pool.WaitWarm(wctx))
+		n := 0
+		for p := range e.limits(t) {
+			if strings.HasPrefix(p, "/.subvolkit/warm/") {
+				n++
+			}
+		}
+		assert.Equal(t, 4, n, "stock refilled to the count")
+	})
+
+	t.Run("Reconcile", func(t *testing.T) {
+		rep, err := e.pool.Reconcile(ctx, nil)
+		require.NoError(t, err)
+		for _, it := range rep.Items {
+			assert.NotContains(t, it.Path, "/.subvolkit/warm/", "warm entries are not problems: %+v", it)
+		}
+		// A warm subvolume whose limit was changed behind the backend's back.
+		warm, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", "warm"))
+		require.NoError(t, err)
+		bad := "/.subvolkit/warm/" + warm[0].Name()
+		_, errOut, err := e.c.Runner(1).Run(ctx, "--mode=script", "volume", "quota", e.c.Volume(), "limit-usage", bad, "7MB")
+		require.NoError(t, err, "%s", errOut)
+		rep, err = e.pool.Reconcile(ctx, &subvol.ReconcileOptions{Repair: true})
+		require.NoError(t, err)
+		var found bool
+		for _, it := range rep.Items {
+			if it.Path == bad {
+				found = true
+				assert.Equal(t, backend.ProblemHalfMade, it.Problem)
+				assert.True(t, it.Repaired, "%+v", it)
+			}
+		}
+		assert.True(t, found, "the changed warm subvolume is reported: %+v", rep.Items)
+		// Seen through another client, whose entry cache may lag a moment.
+		assert.Eventually(t, func() bool {
+			_, err := os.Stat(filepath.Join(e.root, bad))
+			return errors.Is(err, os.ErrNotExist)
+		}, 10*time.Second, 100*time.Millisecond, "it left the warm area")
+	})
+
+	t.Run("Drain", func(t *testing.T) {
+		require.NoError(t, e.pool.SetWarm(nil))
+		_, err := e.pool.DrainWarm(ctx)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			st, err := e.b.Purge(ctx)
+			return err == nil && st.Pending == 0
+		}, time.Minute, 200*time.Millisecond)
+		for p := range e.limits(t) {
+			assert.False(t, strings.HasPrefix(p, "/.subvolkit/"), "limit left on %s", p)
+		}
+		ents, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", "warm"))
+		require.NoError(t, err)
+		assert.Empty(t, ents)
+	})
+}
