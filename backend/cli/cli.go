@@ -112,6 +112,7 @@ type Backend struct {
 	closed     bool
 	capacity   int64 // volume size in bytes at Open
 	purger     *purger
+	warmCache  warmCache                         // see warm.go
 	failHook   atomic.Pointer[func(step string)] // crash tests only (export_test.go)
 }
 

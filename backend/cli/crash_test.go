@@ -68,6 +68,12 @@ func crashChild() {
 		if err = b.Delete(ctx, name, nil); err == nil {
 			_, err = b.Purge(ctx)
 		}
+	case "warm":
+		err = b.Warm(ctx, 3*quota.MiB)
+	case "take":
+		if err = b.Warm(ctx, 3*quota.MiB); err == nil {
+			_, _, err = b.TakeWarm(ctx, &backend.CreateRequest{Name: name, SizeBytes: 3 * quota.MiB})
+		}
 	}
 	fmt.Fprintln(os.Stderr, "child: step not reached:", step, err)
 	os.Exit(3)
@@ -128,7 +134,7 @@ func (e *env) checkClean(t *testing.T, b *cli.Backend, pool *subvol.Pool) {
 	for p := range lims {
 		assert.True(t, names[strings.TrimPrefix(p, "/")], "limit on %s, which is not a subvolume", p)
 	}
-	for _, area := range []string{"staging", "trash"} {
+	for _, area := range []string{"staging", "trash", "warm"} {
 		left, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", area))
 		require.NoError(t, err)
 		assert.Empty(t, left, "%s not empty", area)
@@ -161,12 +167,14 @@ func TestCrashAtEveryStep(t *testing.T) {
 		"delete:start", "delete:renamed",
 		"purge:emptied", "purge:unlimited",
 		"archive:marked", "archive:renamed",
+		"warm:mkdir", "warm:limit", "warm:ready", "warm:rename",
+		"take:marked", "take:owner", "take:rename",
 	}
 	for i, step := range steps {
 		t.Run(strings.ReplaceAll(step, ":", "-"), func(t *testing.T) {
 			op := strings.SplitN(step, ":", 2)[0]
 			name := fmt.Sprintf("c%02d", i)
-			if op != "create" && op != "clone" {
+			if op != "create" && op != "clone" && op != "warm" && op != "take" {
 				_, err := pool.Allocate(ctx, name, 2*quota.MiB, nil)
 				require.NoError(t, err)
 				require.NoError(t, os.WriteFile(filepath.Join(e.root, name, "data"), []byte("precious"), 0o644))
@@ -190,7 +198,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			// The next call on the name completes or removes what the
 			// crash left.
 			switch op {
-			case "create":
+			case "create", "take":
 				_, err := pool.Get(ctx, name)
 				if err != nil {
 					assert.True(t, errors.Is(err, subvolkit.ErrNotFound), "%v", err)
@@ -228,6 +236,28 @@ func TestCrashAtEveryStep(t *testing.T) {
 				got, _ := filepath.Glob(filepath.Join(e.root, ".subvolkit", "archive", name+"-*", "data"))
 				assert.Len(t, got, 1, "archived data kept")
 			}
+			if op == "warm" {
+				// The next Warm of the size makes a complete one (it waits
+				// for the dead child's lock, which its FUSE client releases
+				// a moment after the kill); whatever the crash left is
+				// never handed out.
+				require.NoError(t, e.b.Warm(ctx, 3*quota.MiB))
+				sv, took, err := e.b.TakeWarm(ctx, &backend.CreateRequest{Name: name, SizeBytes: 3 * quota.MiB})
+				require.NoError(t, err)
+				require.True(t, took)
+				assert.Equal(t, "3145728", e.limits(t)["/"+name], "a warm subvolume made after the crash")
+				require.NoError(t, pool.Delete(ctx, sv.Name, nil))
+			}
+			if op == "warm" || op == "take" {
+				// A complete warm subvolume may be left: it is stock, not
+				// a problem. Drained, the volume must be clean (an entry
+				// the dead child had locked is free a moment later).
+				require.Eventually(t, func() bool {
+					_, err := e.b.DrainWarm(ctx, 0, 0)
+					counts, cerr := e.b.WarmCounts(ctx)
+					return err == nil && cerr == nil && len(counts) == 0
+				}, 20*time.Second, 100*time.Millisecond, "warm area drained")
+			}
 			// Reconcile finds nothing it cannot repair; then the volume is clean.
 			rep, err := pool.Reconcile(ctx, &subvol.ReconcileOptions{Repair: true})
 			require.NoError(t, err)
@@ -243,7 +273,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			if op == "resize" {
 				require.NoError(t, pool.Delete(ctx, name, nil))
 			}
-			if op == "create" || op == "clone" {
+			if op == "create" || op == "clone" || op == "take" {
 				require.NoError(t, pool.Delete(ctx, name, nil))
 			}
 		})

@@ -115,6 +115,11 @@ func (b *Backend) clearName(ctx context.Context, name string) error {
 	if err := b.clearStaging(ctx, name); err != nil {
 		return err
 	}
+	return b.clearRoot(ctx, name)
+}
+
+// clearRoot is clearName without the staging area.
+func (b *Backend) clearRoot(ctx context.Context, name string) error {
 	m, _, err := b.inspect(name)
 	switch {
 	case err == nil && m == nil:
@@ -125,7 +130,7 @@ func (b *Backend) clearName(ctx context.Context, name string) error {
 		return err
 	}
 	switch m.State {
-	case stateCreating, stateDeleting:
+	case stateCreating, stateDeleting, stateWarm:
 		b.log.InfoContext(ctx, "removing a half-made or half-deleted subvolume", "name", name, "state", m.State)
 		return b.trash(ctx, name, name)
 	case stateArchived:

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,8 +64,12 @@ func (b *Backend) Warm(ctx context.Context, size int64) error {
 		b.ensureArea(warmDir)
 	}
 	m := &marker{State: stateWarm, Size: size, Created: time.Now().UTC()}
-	dst := filepath.Join(b.mnt, warmDir, strconv.FormatInt(size, 10)+"."+nonce())
-	return b.build(ctx, op, key, m, nil, nil, dst)
+	entry := strconv.FormatInt(size, 10) + "." + nonce()
+	if err := b.build(ctx, op, key, m, nil, nil, filepath.Join(b.mnt, warmDir, entry)); err != nil {
+		return err
+	}
+	b.warmCache.push(size, entry)
+	return nil
 }
 
 // warmEntries lists the warm area's entries by size.
@@ -99,13 +104,15 @@ func (b *Backend) WarmCounts(ctx context.Context) (map[int64]int, error) {
 }
 
 // TakeWarm implements backend.Warmer. Under the name's lock, a warm
-// subvolume of req.SizeBytes is claimed by renaming it into the staging
-// area as <name>.<nonce> (of two processes claiming one, the rename lets
-// one win), gets its marker, owner and mode there, and is renamed to
-// /<name>. No gluster CLI call is made: the limit was set when it was
-// built, and renames keep it. A crash after the claim leaves a staging
-// entry that the next Create, Clone or Delete of the name, or Reconcile,
-// removes.
+// subvolume of req.SizeBytes is picked under its own cluster-wide lock (of
+// two processes, one gets it), checked (its marker still says "warm"),
+// given the new marker, owner and mode where it is, and renamed to /<name>,
+// which keeps its limit: one rename and no gluster CLI call. A crash before
+// the rename leaves a warm entry whose marker no longer says "warm", which
+// the next TakeWarm, DrainWarm or Reconcile moves to the trash.
+//
+// The entries of each size are remembered between calls (a ReadDir of the
+// warm area when none is left in memory); Warm adds the ones it makes.
 func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *backend.Subvol, _ bool, err error) {
 	const op = "create"
 	if err := b.checkCreate(op, req.Name, req.SizeBytes, req.Parameters); err != nil {
@@ -120,60 +127,74 @@ func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *
 		return nil, false, err
 	}
 	defer unlock()
-	by, err := b.warmEntries()
-	if err != nil {
-		return nil, false, err
-	}
-	cands := by[req.SizeBytes]
-	if len(cands) == 0 {
-		return nil, false, nil
-	}
-	if err := b.clearName(ctx, req.Name); err != nil {
-		return nil, false, err
-	}
-	// Start at a random entry, so that takers in several processes
-	// rarely race for the same one.
-	off := rand.IntN(len(cands))
-	for i := range cands {
+	checked := false
+	for {
 		if err := ctx.Err(); err != nil {
 			return nil, false, subvolkit.E(subvolkit.Canceled, "", "", err)
 		}
-		entry := cands[(off+i)%len(cands)]
-		rel := stagingDir + "/" + req.Name + "." + nonce()
-		dir := filepath.Join(b.mnt, rel)
-		err := os.Rename(filepath.Join(b.mnt, warmDir, entry), dir)
-		if errors.Is(err, os.ErrNotExist) && b.ensureArea(stagingDir) {
-			err = os.Rename(filepath.Join(b.mnt, warmDir, entry), dir)
+		entry, ok, err := b.warmCache.pop(req.SizeBytes, b.warmEntries)
+		if err != nil || !ok {
+			return nil, false, err
 		}
-		if errors.Is(err, os.ErrNotExist) {
-			continue // another process took it
+		if !checked {
+			// The name must be free (staging leftovers of it do not
+			// matter here: Create, Delete and Reconcile remove them).
+			if err := b.clearRoot(ctx, req.Name); err != nil {
+				b.warmCache.push(req.SizeBytes, entry)
+				return nil, false, err
+			}
+			checked = true
 		}
-		if err != nil {
-			return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		sv, took, err := b.takeEntry(ctx, entry, m, req.Owner)
+		if took || err != nil {
+			return sv, took, err
 		}
-		b.failpoint("take:claimed")
-		sv, err := b.handOut(ctx, rel, m, req.Owner)
-		if err != nil {
-			return nil, false, b.discard(ctx, rel, req.Name, err)
-		}
-		return sv, true, nil
 	}
-	return nil, false, nil
 }
 
-// handOut finishes a claimed warm subvolume at rel: marker, owner, rename
-// to the root.
-func (b *Backend) handOut(ctx context.Context, rel string, m *marker, owner *backend.Ownership) (*backend.Subvol, error) {
+// takeEntry hands out the warm entry as m.Name, if nobody else has it. It
+// reports false when the entry is taken, gone or not a clean warm
+// subvolume (then it goes to the trash).
+func (b *Backend) takeEntry(ctx context.Context, entry string, m *marker, owner *backend.Ownership) (*backend.Subvol, bool, error) {
+	rel := warmDir + "/" + entry
 	dir := filepath.Join(b.mnt, rel)
+	unlockE, free, err := b.locker.tryLock(rel)
+	if err != nil || !free {
+		return nil, false, err
+	}
+	defer unlockE()
+	cur, err := readMarker(dir)
+	switch {
+	case errors.Is(err, errGone):
+		return nil, false, nil // taken or drained meanwhile
+	case err != nil || cur.State != stateWarm || cur.Size != m.Size:
+		// Left by a taker that crashed before its rename.
+		b.log.InfoContext(ctx, "removing a spoilt warm subvolume", "entry", entry, "err", err)
+		if terr := b.trash(ctx, rel, warmKey(m.Size)); terr != nil && subvolkit.KindOf(terr) != subvolkit.NotFound {
+			return nil, false, terr
+		}
+		return nil, false, nil
+	}
+	sv, err := b.handOut(ctx, dir, m, owner)
+	if err != nil {
+		return nil, false, b.discard(ctx, rel, warmKey(m.Size), err)
+	}
+	return sv, true, nil
+}
+
+// handOut finishes the warm subvolume at dir: marker, owner, rename to the
+// root.
+func (b *Backend) handOut(ctx context.Context, dir string, m *marker, owner *backend.Ownership) (*backend.Subvol, error) {
 	if err := writeMarker(dir, m); err != nil {
 		return nil, kindOr(subvolkit.Unavailable, err)
 	}
+	b.failpoint("take:marked")
 	if owner != nil {
 		if err := applyOwner(dir, owner); err != nil {
 			return nil, kindOr(subvolkit.InvalidArgument, err)
 		}
 	}
-	b.failpoint("take:ready")
+	b.failpoint("take:owner")
 	if err := ctx.Err(); err != nil {
 		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
@@ -190,6 +211,50 @@ func (b *Backend) handOut(ctx context.Context, rel string, m *marker, owner *bac
 		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	return b.subvol(m.Name, m, &st), nil
+}
+
+// warmCache remembers warm entries by size between TakeWarm calls, so that
+// a take needs no ReadDir while the stock lasts. Entries may have been
+// taken by other processes meanwhile: takeEntry finds out.
+type warmCache struct {
+	mu sync.Mutex
+	by map[int64][]string
+}
+
+// pop returns a remembered entry of size, listing the area with list when
+// none is left.
+func (c *warmCache) pop(size int64, list func() (map[int64][]string, error)) (string, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.by[size]) == 0 {
+		by, err := list()
+		if err != nil {
+			return "", false, err
+		}
+		c.by = by
+		// Start at a random entry, so that takers in several
+		// processes rarely pick the same one.
+		if es := c.by[size]; len(es) > 1 {
+			k := rand.IntN(len(es))
+			c.by[size] = append(es[k:], es[:k]...)
+		}
+	}
+	es := c.by[size]
+	if len(es) == 0 {
+		return "", false, nil
+	}
+	c.by[size] = es[1:]
+	return es[0], true, nil
+}
+
+// push remembers entry.
+func (c *warmCache) push(size int64, entry string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.by == nil {
+		c.by = map[int64][]string{}
+	}
+	c.by[size] = append(c.by[size], entry)
 }
 
 // DrainWarm implements backend.Warmer: surplus warm subvolumes are renamed
@@ -214,7 +279,16 @@ func (b *Backend) DrainWarm(ctx context.Context, size int64, keep int) (int, err
 			if err := ctx.Err(); err != nil {
 				return removed, subvolkit.E(subvolkit.Canceled, "", "", err)
 			}
-			err := b.trash(ctx, warmDir+"/"+e, warmKey(sz))
+			rel := warmDir + "/" + e
+			unlockE, free, err := b.locker.tryLock(rel)
+			if err != nil {
+				return removed, err
+			}
+			if !free {
+				continue // being taken
+			}
+			err = b.trash(ctx, rel, warmKey(sz))
+			unlockE()
 			if subvolkit.KindOf(err) == subvolkit.NotFound {
 				continue // taken meanwhile
 			}
@@ -243,35 +317,50 @@ func (r *reconciler) warm(ctx context.Context) error {
 		}
 		r.rep.Scanned++
 		rel := warmDir + "/" + e.Name()
-		size, ok := warmEntrySize(e.Name())
-		detail := ""
-		if m, merr := readMarker(filepath.Join(b.mnt, rel)); !ok || merr != nil || m.State != stateWarm || m.Size != size {
-			if errors.Is(merr, errGone) {
-				continue // taken meanwhile
-			}
-			detail = "not a complete warm subvolume"
-		} else if l, lerr := b.readLimit(ctx, rel); lerr != nil || l.Hard != size {
-			if subvolkit.KindOf(lerr) == subvolkit.NotFound {
-				continue // taken meanwhile
-			}
-			detail = fmt.Sprintf("limit %s, want %s", quota.HumanSize(l.Hard), quota.HumanSize(size))
-			if lerr != nil {
-				detail = "limit unreadable: " + lerr.Error()
-			}
+		unlockE, free, err := b.locker.tryLock(rel)
+		if err != nil {
+			return err
 		}
-		if detail == "" {
-			r.claims[volPath(rel)] = true
+		if !free {
+			r.claims[volPath(rel)] = true // being handed out
 			continue
 		}
-		key := "warm"
-		if ok {
-			key = warmKey(size)
-		}
-		r.found(backend.ProblemHalfMade, key, volPath(rel), detail, func() error {
-			return b.trash(ctx, rel, key)
-		})
+		r.checkWarm(ctx, rel, e.Name())
+		unlockE()
 	}
 	return nil
+}
+
+// checkWarm checks one warm entry; the caller holds its lock.
+func (r *reconciler) checkWarm(ctx context.Context, rel, entry string) {
+	b := r.b
+	size, ok := warmEntrySize(entry)
+	detail := ""
+	if m, merr := readMarker(filepath.Join(b.mnt, rel)); !ok || merr != nil || m.State != stateWarm || m.Size != size {
+		if errors.Is(merr, errGone) {
+			return // taken meanwhile
+		}
+		detail = "not a complete warm subvolume"
+	} else if l, lerr := b.readLimit(ctx, rel); lerr != nil || l.Hard != size {
+		if subvolkit.KindOf(lerr) == subvolkit.NotFound {
+			return // taken meanwhile
+		}
+		detail = fmt.Sprintf("limit %s, want %s", quota.HumanSize(l.Hard), quota.HumanSize(size))
+		if lerr != nil {
+			detail = "limit unreadable: " + lerr.Error()
+		}
+	}
+	if detail == "" {
+		r.claims[volPath(rel)] = true
+		return
+	}
+	key := "warm"
+	if ok {
+		key = warmKey(size)
+	}
+	r.found(backend.ProblemHalfMade, key, volPath(rel), detail, func() error {
+		return b.trash(ctx, rel, key)
+	})
 }
 
 // isWarmPath reports whether a quota path is in the warm area.
