@@ -20,7 +20,8 @@
 // so a message reads `subvolkit: <op> "<name>": <kind>: <cause>`.
 //
 // The required set is Backend. Optional capabilities are separate interfaces
-// (Resizer, Cloner, UsageReader, Pinger) discovered by type assertion; a
+// (Resizer, Cloner, UsageReader, Pinger, Snapshotter, Reconciler, Warmer)
+// discovered by type assertion; a
 // backend that implements one but cannot serve a call in its configuration
 // returns an error of kind Unimplemented whose message says why.
 package backend

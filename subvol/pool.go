@@ -174,6 +174,11 @@ type CloneOptions struct {
 
 // Allocate creates the subvolume name of sizeBytes bytes and returns it.
 //
+// If the Pool keeps warm subvolumes of exactly sizeBytes (SetWarm) and
+// opts has no Parameters, one is handed out under name — a few renames, no
+// quota call — and the stock refills in the background; when none is left,
+// or for any other size, the subvolume is made the normal way.
+//
 // Allocate is idempotent with CSI's rule: if name exists with a compatible
 // size (at least sizeBytes, and at most opts.LimitBytes if that is set) it is
 // returned as it is, whatever the backend's rounding (allocating 1 GiB where

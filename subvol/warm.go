@@ -2,7 +2,10 @@ package subvol
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -372,4 +375,41 @@ func (ws *warmer) changedChanLocked() chan struct{} {
 		ws.changed = make(chan struct{})
 	}
 	return ws.changed
+}
+
+// ParseWarmClasses reads warm classes written as comma-separated
+// SIZE:COUNT pairs, sizes as quota.ParseQuantity reads them: "1Gi:20,10Gi:5".
+// Front ends use it for a --warm flag or a parameter. An empty string is no
+// classes; anything malformed is an error of kind InvalidArgument. Counts
+// and sizes are checked again by SetWarm.
+func ParseWarmClasses(s string) ([]WarmClass, error) {
+	const op = "parse warm classes"
+	var out []WarmClass
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		sz, cnt, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok {
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "%q: want SIZE:COUNT, such as 1Gi:20", part)
+		}
+		size, err := quota.ParseQuantity(strings.TrimSpace(sz))
+		if err != nil {
+			return nil, subvolkit.E(subvolkit.InvalidArgument, op, "", fmt.Errorf("size in %q: %w", part, err))
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(cnt))
+		if err != nil || n < 0 || n > MaxWarmCount {
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "count in %q: want 0..%d", part, MaxWarmCount)
+		}
+		if size <= 0 {
+			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "size in %q must be positive", part)
+		}
+		out = append(out, WarmClass{SizeBytes: size, Count: n})
+	}
+	return out, nil
+}
+
+// String writes c as ParseWarmClasses reads it ("1Gi:20").
+func (c WarmClass) String() string {
+	return quota.FormatQuantity(c.SizeBytes) + ":" + strconv.Itoa(c.Count)
 }

@@ -64,7 +64,8 @@
 //
 // Each harness declares the optional behaviours its backend has, as a set of
 // Capability bits in Options.Capabilities (Resize, Shrink, Clone, Usage,
-// Ping, Retain, Archive, Owner, Labels), and the types its As documents in
+// Ping, Retain, Archive, Owner, Labels, Reconcile, Snapshot, Warm), and the
+// types its As documents in
 // Options.AsTypes. A declared capability that answers Unimplemented fails;
 // an undeclared one must answer Unimplemented (the subtest is then skipped,
 // quoting the answer) or, for Owner, refuse with InvalidArgument, and an

@@ -41,8 +41,8 @@
 // client deep-mounts server:/<volume>/<name> (GlusterFS ≥ 3.12). With
 // features.quota-deem-statfs on (the default once quota is enabled) df in
 // such a mount reports the limit as the size. The backend keeps its own
-// files in /.subvolkit (locks, staging, trash, archive); subvolume names never start
-// with a dot.
+// files in /.subvolkit (locks, staging, trash, archive, warm); subvolume names never
+// start with a dot.
 //
 // Every subvolume carries an owner marker, the trusted.subvolkit.v1 extended
 // attribute (writable only with CAP_SYS_ADMIN, so workloads cannot forge or
@@ -78,11 +78,21 @@
 // then removes the limit; each step is finished by the next call or by
 // Reconcile.
 //
+// Warm subvolumes (backend.Warmer; subvol.Pool.SetWarm keeps them stocked)
+// are built like Create's, as /.subvolkit/staging/_warm-<size>.<nonce>, and
+// renamed into /.subvolkit/warm/<size>.<nonce> once complete, marker "warm"
+// and limit set. TakeWarm hands one out without a CLI call: under the name's
+// lock and the entry's own, it checks the entry's marker still says "warm",
+// writes the new marker, owner and mode in place and renames it to /<name>.
+// A crash before that rename leaves an entry whose marker no longer says
+// "warm": the next take, DrainWarm or Reconcile moves it to the trash.
+//
 // Reconcile (dry run unless Repair) finds staging leftovers, half-made,
 // half-deleted and half-archived subvolumes, interrupted resizes, limits
 // that disagree with the marker, limits on paths that are not subvolumes,
 // empty unmarked directories (removed) and foreign ones (reported only),
-// the trash, and archives past a retention age. A name locked by a running
+// warm subvolumes whose marker or limit is wrong, the trash, and archives
+// past a retention age. A name locked by a running
 // operation is skipped. Delete refuses a directory without the marker.
 //
 // Child processes (the gluster CLI) run in their own process group, are
