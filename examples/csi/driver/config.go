@@ -12,6 +12,7 @@ import (
 
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
 // PoolConfig is one named pool in the pools file.
@@ -31,8 +32,14 @@ type PoolConfig struct {
 	DefaultSize string `json:"defaultSize,omitempty"`
 	// MaxSize, if set, is the largest volume the pool hands out.
 	MaxSize string `json:"maxSize,omitempty"`
+	// Warm, if set ("1Gi:20,10Gi:5", see subvol.ParseWarmClasses), is the
+	// warm subvolumes the controller keeps ready: a CreateVolume of exactly
+	// such a size is served by renames instead of a quota call (backends
+	// with backend.Warmer: cli, memory).
+	Warm string `json:"warm,omitempty"`
 
 	capacity, defaultSize, maxSize int64
+	warm                           []subvol.WarmClass
 }
 
 // PoolsFile is the pools file: YAML or JSON.
@@ -98,6 +105,11 @@ func ParsePools(data []byte) (map[string]*PoolConfig, error) {
 			}
 			*s.dst = n
 		}
+		w, err := subvol.ParseWarmClasses(p.Warm)
+		if err != nil {
+			return nil, fmt.Errorf("pool %q: warm: %w", name, err)
+		}
+		p.warm = w
 	}
 	return f.Pools, nil
 }

@@ -225,6 +225,12 @@ func (e *poolEntry) open(ctx context.Context, secrets map[string]string) (*subvo
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "opening pool %q: %v", e.name, err)
 	}
+	if len(e.cfg.warm) > 0 {
+		if err := p.SetWarm(e.cfg.warm); err != nil {
+			_ = p.Close()
+			return nil, status.Errorf(codes.FailedPrecondition, "pool %q: warm subvolumes: %v", e.name, err)
+		}
+	}
 	if e.pool != nil {
 		_ = e.pool.Close()
 	}
