@@ -29,6 +29,11 @@ echo "== core module: go vet + go test -race"
 go vet ./...
 go test -race -count=1 -timeout 45m ./...
 
+echo "== benchmarks of the core module, short counts (so that they cannot rot; full runs: README, Benchmarks)"
+SUBVOLKIT_BENCH_BURST=10 SUBVOLKIT_BENCH_LIST_N=100 SUBVOLKIT_BENCH_FILES=300 SUBVOLKIT_BENCH_SUBVOLS=30 \
+SUBVOLKIT_BENCH_ROUNDS=1 SUBVOLKIT_BENCH_BIG_MIB=16 \
+    go test -run=NONE -bench=. -benchtime=1x -timeout 20m ./backend/cli/ ./internal/fsutil/
+
 if [ -f examples/go.mod ]; then
     echo "== examples module: go vet + go test -race"
     (cd examples && go vet ./... && go test -race -count=1 -timeout 40m ./...)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,8 +20,9 @@ import (
 // BenchmarkCloneVsCp compares CopyTree (with backend/cli's options) with
 // `cp -a` on one real GlusterFS mount, interleaved in one loop so both see
 // the same load: clone-vs-cp-small (1 000 files of 4 KiB) and
-// clone-vs-cp-big (one 200 MiB file) report cp's time over ours (> 1 means
-// CopyTree is faster).
+// clone-vs-cp-big (one 200 MiB file, or $SUBVOLKIT_BENCH_BIG_MIB) report
+// cp's time over ours (> 1 means CopyTree is faster), over 3 and 4 rounds
+// (or $SUBVOLKIT_BENCH_ROUNDS).
 //
 //	CI=true go test -run=NONE -bench=CloneVsCp -benchtime=1x ./internal/fsutil/
 func BenchmarkCloneVsCp(b *testing.B) {
@@ -41,15 +43,24 @@ func BenchmarkCloneVsCp(b *testing.B) {
 	f, err := os.Create(filepath.Join(big, "big"))
 	require.NoError(b, err)
 	chunk := make([]byte, 1<<20)
-	for range 200 {
+	for range envInt("SUBVOLKIT_BENCH_BIG_MIB", 200) {
 		_, _ = rand.Read(chunk)
 		_, err := f.Write(chunk)
 		require.NoError(b, err)
 	}
 	require.NoError(b, f.Close())
 
-	b.Run("small", func(b *testing.B) { benchCloneVsCp(b, mnt, small, "clone-vs-cp-small", 3) })
-	b.Run("big", func(b *testing.B) { benchCloneVsCp(b, mnt, big, "clone-vs-cp-big", 4) })
+	b.Run("small", func(b *testing.B) { benchCloneVsCp(b, mnt, small, "clone-vs-cp-small", envInt("SUBVOLKIT_BENCH_ROUNDS", 3)) })
+	b.Run("big", func(b *testing.B) { benchCloneVsCp(b, mnt, big, "clone-vs-cp-big", envInt("SUBVOLKIT_BENCH_ROUNDS", 4)) })
+}
+
+// envInt reads a positive integer from the environment, or returns def:
+// CI runs the benchmark with small values so that it cannot rot.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
 
 func benchCloneVsCp(b *testing.B, mnt, src, metric string, rounds int) {
