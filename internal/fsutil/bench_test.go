@@ -50,8 +50,12 @@ func BenchmarkCloneVsCp(b *testing.B) {
 	}
 	require.NoError(b, f.Close())
 
-	b.Run("small", func(b *testing.B) { benchCloneVsCp(b, mnt, small, "clone-vs-cp-small", envInt("SUBVOLKIT_BENCH_ROUNDS", 3)) })
-	b.Run("big", func(b *testing.B) { benchCloneVsCp(b, mnt, big, "clone-vs-cp-big", envInt("SUBVOLKIT_BENCH_ROUNDS", 4)) })
+	b.Run("small", func(b *testing.B) {
+		benchCloneVsCp(b, mnt, small, "clone-vs-cp-small", envInt("SUBVOLKIT_BENCH_ROUNDS", 3))
+	})
+	b.Run("big", func(b *testing.B) {
+		benchCloneVsCp(b, mnt, big, "clone-vs-cp-big", envInt("SUBVOLKIT_BENCH_ROUNDS", 4))
+	})
 }
 
 // envInt reads a positive integer from the environment, or returns def:
