@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"time"
+
+	"github.com/subvolkit/subvolkit"
 )
 
 // Snapshot describes a read-only copy of a subvolume's content, held by the
@@ -99,3 +101,41 @@ type Snapshotter interface {
 	// SourceSnapshot is req.Snapshot.
 	Restore(ctx context.Context, req *RestoreRequest) (*Subvol, error)
 }
+
+// NoSnapshots implements Snapshotter for a backend that cannot take
+// snapshots: every method answers Unimplemented, with the string as the
+// reason (a CSI driver passes it on). A backend embeds it under an
+// unexported alias, so that its reason reaches callers instead of a
+// generic "cannot snapshot":
+//
+//	type noSnapshots = backend.NoSnapshots
+//	type Backend struct {
+//		noSnapshots
+//		...
+//	}
+//
+// and sets it to the reason when it makes the Backend.
+type NoSnapshots string
+
+func (n NoSnapshots) err() error {
+	return subvolkit.Errorf(subvolkit.Unimplemented, "", "", "%s", string(n))
+}
+
+// CreateSnapshot answers Unimplemented.
+func (n NoSnapshots) CreateSnapshot(context.Context, *SnapshotRequest) (*Snapshot, error) {
+	return nil, n.err()
+}
+
+// GetSnapshot answers Unimplemented.
+func (n NoSnapshots) GetSnapshot(context.Context, string) (*Snapshot, error) { return nil, n.err() }
+
+// DeleteSnapshot answers Unimplemented.
+func (n NoSnapshots) DeleteSnapshot(context.Context, string) error { return n.err() }
+
+// ListSnapshots answers Unimplemented.
+func (n NoSnapshots) ListSnapshots(context.Context, *ListOptions) (*SnapshotPage, error) {
+	return nil, n.err()
+}
+
+// Restore answers Unimplemented.
+func (n NoSnapshots) Restore(context.Context, *RestoreRequest) (*Subvol, error) { return nil, n.err() }

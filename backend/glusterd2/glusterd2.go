@@ -163,11 +163,12 @@ type TLS struct {
 // Backend is a glusterd2 backend: each subvolume is a glusterd2 smart
 // volume. It is safe for concurrent use by multiple goroutines.
 type Backend struct {
-	c      *client
-	opts   Options // as given, with defaults filled in
-	layout layout
-	ownHC  bool
-	closed atomic.Bool
+	noSnapshots // see snapshot.go
+	c           *client
+	opts        Options // as given, with defaults filled in
+	layout      layout
+	ownHC       bool
+	closed      atomic.Bool
 	// locks serializes Create and Delete per name within a Backend.
 	// glusterd2 v4.1.1 checks that a smart volume's name is free before it
 	// takes its transaction lock, and the loser of two concurrent creates
@@ -271,7 +272,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 		waitMax:  o.RetryMaxDelay,
 		log:      o.Logger,
 	}
-	return &Backend{c: c, opts: o, layout: l, ownHC: own}, nil
+	return &Backend{noSnapshots: noSnapshotsReason, c: c, opts: o, layout: l, ownHC: own}, nil
 }
 
 // check fails calls after Close and calls whose context is already done.

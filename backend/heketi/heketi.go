@@ -125,13 +125,14 @@ type TLS struct {
 // one with Open. A Backend is safe for concurrent use by multiple
 // goroutines.
 type Backend struct {
-	opts       Options
-	durability api.VolumeDurabilityInfo
-	clusterSet map[string]bool // nil: all clusters
-	hc         *http.Client
-	transport  *http.Transport // ours to close; nil with Options.HTTPClient
-	sem        chan struct{}
-	log        *slog.Logger
+	noSnapshots // see snapshot.go
+	opts        Options
+	durability  api.VolumeDurabilityInfo
+	clusterSet  map[string]bool // nil: all clusters
+	hc          *http.Client
+	transport   *http.Transport // ours to close; nil with Options.HTTPClient
+	sem         chan struct{}
+	log         *slog.Logger
 	// locks serializes operations on one name within a Backend: heketi
 	// does not keep names unique across clusters nor check clone names, so
 	// the look-up before a create must not race another create of it.
@@ -245,13 +246,14 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	}
 
 	b := &Backend{
-		opts:       o,
-		durability: d,
-		sem:        make(chan struct{}, o.MaxConcurrentRequests),
-		log:        o.Logger,
-		known:      map[string]*api.VolumeInfoResponse{},
-		clones:     map[string]string{},
-		orphans:    map[string]string{},
+		noSnapshots: noSnapshotsReason,
+		opts:        o,
+		durability:  d,
+		sem:         make(chan struct{}, o.MaxConcurrentRequests),
+		log:         o.Logger,
+		known:       map[string]*api.VolumeInfoResponse{},
+		clones:      map[string]string{},
+		orphans:     map[string]string{},
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
