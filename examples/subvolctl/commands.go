@@ -343,6 +343,34 @@ func (a *app) resizeCmd() *cobra.Command {
 }
 
 func (a *app) cloneCmd() *cobra.Command {
+	return a.copyCmd(copyCmdSpec{
+		use: "clone SOURCE NAME", short: "Create NAME with a copy of SOURCE's content",
+		verb: "clone", sizeHelp: "size of the copy (default: the source's)",
+		complete: a.completeNames,
+		sourceSize: func(ctx context.Context, pool *subvol.Pool, src string) (int64, error) {
+			sv, err := pool.Get(ctx, src)
+			if err != nil {
+				return 0, err
+			}
+			return sv.SizeBytes, nil
+		},
+		run: (*subvol.Pool).Clone,
+	})
+}
+
+// copyCmdSpec describes a command that makes a subvolume from a source
+// (clone from a subvolume, restore from a snapshot).
+type copyCmdSpec struct {
+	use, short, verb, sizeHelp string
+	complete                   cobra.CompletionFunc
+	// sourceSize is the source's size, for --dry-run.
+	sourceSize func(ctx context.Context, pool *subvol.Pool, src string) (int64, error)
+	run        func(pool *subvol.Pool, ctx context.Context, src, dst string, opts *subvol.CloneOptions) (*subvol.Subvol, error)
+}
+
+// copyCmd builds a clone-like command: SOURCE NAME, --size, --label, the
+// owner flags and --dry-run.
+func (a *app) copyCmd(spec copyCmdSpec) *cobra.Command {
 	var (
 		size   string
 		labels []string
@@ -350,10 +378,10 @@ func (a *app) cloneCmd() *cobra.Command {
 		dryRun bool
 	)
 	cmd := &cobra.Command{
-		Use:               "clone SOURCE NAME",
-		Short:             "Create NAME with a copy of SOURCE's content",
+		Use:               spec.use,
+		Short:             spec.short,
 		Args:              args(2, 2),
-		ValidArgsFunction: a.completeNames,
+		ValidArgsFunction: spec.complete,
 		RunE: a.runE(func(ctx context.Context, _ *cobra.Command, args []string) error {
 			opts := &subvol.CloneOptions{}
 			var err error
@@ -373,18 +401,16 @@ func (a *app) cloneCmd() *cobra.Command {
 				return err
 			}
 			if dryRun {
-				src, err := pool.Get(ctx, args[0])
-				if err != nil {
-					return err
-				}
 				want := opts.SizeBytes
 				if want == 0 {
-					want = src.SizeBytes
+					if want, err = spec.sourceSize(ctx, pool, args[0]); err != nil {
+						return err
+					}
 				}
-				return a.dryRunCreate(ctx, pool, "clone "+args[0]+" to", args[1], want)
+				return a.dryRunCreate(ctx, pool, spec.verb+" "+args[0]+" to", args[1], want)
 			}
-			bar := a.spinner("clone " + args[0] + " -> " + args[1])
-			sv, err := pool.Clone(ctx, args[0], args[1], opts)
+			bar := a.spinner(spec.verb + " " + args[0] + " -> " + args[1])
+			sv, err := spec.run(pool, ctx, args[0], args[1], opts)
 			bar.finish()
 			if err != nil {
 				return err
@@ -392,7 +418,7 @@ func (a *app) cloneCmd() *cobra.Command {
 			return a.printSubvol(sv)
 		}),
 	}
-	cmd.Flags().StringVarP(&size, "size", "s", "", "size of the copy (default: the source's)")
+	cmd.Flags().StringVarP(&size, "size", "s", "", spec.sizeHelp)
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "label key=value, repeatable")
 	own.add(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be done; change nothing")

@@ -267,58 +267,17 @@ func (a *app) snapshotDeleteCmd() *cobra.Command {
 }
 
 func (a *app) snapshotRestoreCmd() *cobra.Command {
-	var (
-		size   string
-		labels []string
-		own    ownerFlags
-		dryRun bool
-	)
-	cmd := &cobra.Command{
-		Use:               "restore SNAPSHOT NAME",
-		Short:             "Create the subvolume NAME with the snapshot's content (idempotent)",
-		Args:              args(2, 2),
-		ValidArgsFunction: completeFirst(a.completeSnapshots),
-		RunE: a.runE(func(ctx context.Context, _ *cobra.Command, args []string) error {
-			opts := &subvol.CloneOptions{}
-			var err error
-			if size != "" {
-				if opts.SizeBytes, err = parseSize("size", size); err != nil {
-					return err
-				}
-			}
-			if opts.Owner, err = own.ownership(); err != nil {
-				return err
-			}
-			if opts.Labels, err = parseKV("label", labels); err != nil {
-				return err
-			}
-			pool, err := a.openPool(ctx)
+	return a.copyCmd(copyCmdSpec{
+		use: "restore SNAPSHOT NAME", short: "Create the subvolume NAME with the snapshot's content (idempotent)",
+		verb: "restore", sizeHelp: "size of the new subvolume (default: the snapshot's)",
+		complete: completeFirst(a.completeSnapshots),
+		sourceSize: func(ctx context.Context, pool *subvol.Pool, snap string) (int64, error) {
+			s, err := pool.GetSnapshot(ctx, snap)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			if dryRun {
-				s, err := pool.GetSnapshot(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				want := opts.SizeBytes
-				if want == 0 {
-					want = s.SizeBytes
-				}
-				return a.dryRunCreate(ctx, pool, "restore "+args[0]+" to", args[1], want)
-			}
-			bar := a.spinner("restore " + args[0] + " -> " + args[1])
-			sv, err := pool.Restore(ctx, args[0], args[1], opts)
-			bar.finish()
-			if err != nil {
-				return err
-			}
-			return a.printSubvol(sv)
-		}),
-	}
-	cmd.Flags().StringVarP(&size, "size", "s", "", "size of the new subvolume (default: the snapshot's)")
-	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "label key=value, repeatable")
-	own.add(cmd)
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be done; change nothing")
-	return cmd
+			return s.SizeBytes, nil
+		},
+		run: (*subvol.Pool).Restore,
+	})
 }
