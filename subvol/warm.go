@@ -270,9 +270,40 @@ func (p *Pool) refill(ctx context.Context, w backend.Warmer) {
 			t.Stop()
 			return
 		case <-ws.kick:
+			t.Stop()
+			if !settle(ctx, ws.kick) {
+				return
+			}
 		case <-t.C:
 		}
-		t.Stop()
+	}
+}
+
+// warmSettle and warmSettleMax bound how long the refiller lets a burst of
+// takes go on before it refills: its quota calls would slow the burst's.
+const (
+	warmSettle    = 100 * time.Millisecond
+	warmSettleMax = 2 * time.Second
+)
+
+// settle waits until kick has been quiet for warmSettle, at most
+// warmSettleMax in all; false means ctx ended.
+func settle(ctx context.Context, kick <-chan struct{}) bool {
+	deadline := time.NewTimer(warmSettleMax)
+	defer deadline.Stop()
+	quiet := time.NewTimer(warmSettle)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-quiet.C:
+			return true
+		case <-kick:
+			quiet.Reset(warmSettle)
+		}
 	}
 }
 
