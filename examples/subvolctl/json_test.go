@@ -98,6 +98,8 @@ func TestSubvolctlJSON(t *testing.T) {
 		{"snapshot-delete-dry-run", exitOK, []string{"snapshot", "delete", "app-snap", "--dry-run"}},
 		{"snapshot-delete", exitOK, []string{"snapshot", "delete", "app-snap", "missing-snap"}},
 		{"snapshot-list-after-delete", exitOK, []string{"snapshot", "list"}},
+		{"warm-fill", exitOK, []string{"warm", "fill", "2Gi:2,3Gi:1"}},
+		{"warm-drain", exitOK, []string{"warm", "drain"}},
 	}
 	for _, s := range steps {
 		code, stdout, stderr := runIn(t, pool, nil, append(s.args, "-o", "json")...)
@@ -137,6 +139,7 @@ func TestSubvolctlJSON(t *testing.T) {
 		{exitUsage, []string{"bulk-create", "--size", "1Gi", "--count", "2", "--pattern", "same"}},
 		{exitUsage, []string{"delete", "x", "--policy", "shred"}},
 		{exitUsage, []string{"reconcile", "--repair", "--dry-run"}},
+		{exitUsage, []string{"warm", "fill", "2Gi"}},
 		{exitUnimplemented, []string{"prepare", "-b", "memory"}},
 		{exitNotFound, []string{"snapshot", "get", "missing"}},
 		{exitNotFound, []string{"snapshot", "create", "s", "missing"}},
