@@ -39,6 +39,7 @@ const (
 	ParamServers  = "servers"
 	ParamOnDelete = "ondelete"
 	ParamPVType   = "pvtype"
+	ParamWarm     = "warm" // cli backend: warm subvolumes, "1Gi:20,10Gi:5" (subvol.ParseWarmClasses)
 )
 
 // Backends the provisioner can open.
@@ -65,7 +66,7 @@ var heketiOnly = []string{ParamRESTURL, ParamRESTUser, ParamRESTUserKey, ParamSe
 	ParamClusterID, ParamVolumeType, ParamVolumeOptions, ParamSnapFactor}
 
 var known = append([]string{ParamGidMin, ParamGidMax, ParamVolumeNamePrefix, ParamCustomEPNamePrefix,
-	ParamBackend, ParamPool, ParamVolume, ParamServers, ParamOnDelete, ParamPVType}, heketiOnly...)
+	ParamBackend, ParamPool, ParamVolume, ParamServers, ParamOnDelete, ParamPVType, ParamWarm}, heketiOnly...)
 
 // classConfig is a parsed StorageClass.
 type classConfig struct {
@@ -77,6 +78,7 @@ type classConfig struct {
 	onDelete     subvol.DeletePolicy
 	pvType       string
 	restUserKey  string // restuserkey given inline (deprecated in-tree, still read)
+	warm         []subvol.WarmClass
 }
 
 // backendRef is everything needed to open a pool again, with nothing
@@ -165,6 +167,11 @@ func parseClass(class string, params map[string]string) (*classConfig, error) {
 			return nil, invalid("StorageClass %q: pvType %q: want glusterfs, flex or csi", class, v)
 		}
 	}
+	if v, ok := p[ParamWarm]; ok {
+		if c.warm, err = subvol.ParseWarmClasses(v); err != nil {
+			return nil, invalid("StorageClass %q: warm %q: %v", class, v, err)
+		}
+	}
 	if v, ok := p[ParamVolumeType]; ok && !volumeTypeRe.MatchString(strings.ReplaceAll(v, " ", "")) {
 		return nil, invalid("StorageClass %q: volumetype %q: want none, replicate[:N] or disperse:D:R", class, v)
 	}
@@ -212,7 +219,7 @@ func parseClass(class string, params map[string]string) (*classConfig, error) {
 		if p[ParamRESTURL] == "" {
 			return nil, invalid("StorageClass %q: the heketi backend needs resturl", class)
 		}
-		for _, k := range []string{ParamVolume, ParamServers} {
+		for _, k := range []string{ParamVolume, ParamServers, ParamWarm} {
 			if _, ok := p[k]; ok {
 				return nil, invalid("StorageClass %q: parameter %q applies to the cli backend, not heketi (heketi picks servers and volumes)", class, k)
 			}

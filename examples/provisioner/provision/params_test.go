@@ -2,6 +2,7 @@ package provision
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,16 @@ func TestParseClass(t *testing.T) {
 	if _, ok := c.ref.Params["restuserkey"]; ok {
 		t.Error("a secret in the backend reference")
 	}
+	c, err = parseClass("sc", cli("warm", "1Gi:20, 10Gi:5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []subvol.WarmClass{{SizeBytes: 1 << 30, Count: 20}, {SizeBytes: 10 << 30, Count: 5}}; !slices.Equal(c.warm, want) {
+		t.Errorf("warm: %+v, want %+v", c.warm, want)
+	}
+	if _, ok := c.ref.Params["warm"]; ok {
+		t.Error("warm is the pool's setting, not a backend parameter")
+	}
 	for _, bad := range []struct {
 		params map[string]string
 		want   string
@@ -58,6 +69,8 @@ func TestParseClass(t *testing.T) {
 		{map[string]string{"resturl": "http://x", "volume": "v"}, "applies to the cli backend"},
 		{map[string]string{"resturl": "http://x", "secretName": "s"}, "go together"},
 		{map[string]string{"resturl": "http://x", "pvType": "flex"}, "flex"},
+		{cli("warm", "1Gi"), "warm"},
+		{map[string]string{"resturl": "http://x", "warm": "1Gi:2"}, "applies to the cli backend"},
 	} {
 		_, err := parseClass("sc", bad.params)
 		if !errors.Is(err, subvolkit.ErrInvalidArgument) || !strings.Contains(err.Error(), bad.want) {

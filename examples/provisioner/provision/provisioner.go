@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -245,6 +246,9 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	pool, err := p.pools.get(ctx, cfg.ref, cfg.restUserKey)
 	if err != nil {
 		return nil, controller.ProvisioningNoChange, err
+	}
+	if err := ensureWarm(pool, cfg.warm); err != nil {
+		return nil, controller.ProvisioningFinished, err
 	}
 
 	uid := string(claim.UID)
@@ -483,4 +487,21 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) (err 
 	}
 	p.logger.Info("deleted", "pv", pv.Name, "subvolume", name, "policy", policy.String())
 	return nil
+}
+
+// ensureWarm makes the pool keep the class's warm subvolumes, if it does
+// not already: a burst of claims of those sizes is then served by renames.
+func ensureWarm(pool *subvol.Pool, classes []subvol.WarmClass) error {
+	if len(classes) == 0 {
+		return nil
+	}
+	st := pool.WarmStatus()
+	same := len(st) == len(classes)
+	for _, c := range classes {
+		same = same && slices.ContainsFunc(st, func(s subvol.WarmStatus) bool { return s.SizeBytes == c.SizeBytes && s.Target == c.Count })
+	}
+	if same {
+		return nil
+	}
+	return pool.SetWarm(classes)
 }
