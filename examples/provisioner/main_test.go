@@ -488,6 +488,61 @@ func TestProvisionerOnKubernetes(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("WarmClass", func(t *testing.T) {
+		// A class with warm 3Mi:2: its pool keeps two 3 MiB subvolumes
+		// ready; claims of 3Mi are served from them and the stock refills.
+		wc := e.class(t, "svk-warm", e.cliParams("warm", "3Mi:2"))
+		ns := e.namespace(t)
+		warmDir := filepath.Join(e.volMnt, ".subvolkit", "warm")
+		stock := func() int {
+			ents, _ := os.ReadDir(warmDir)
+			n := 0
+			for _, d := range ents {
+				if strings.HasPrefix(d.Name(), "3145728.") {
+					n++
+				}
+			}
+			return n
+		}
+		e.claim(t, ns, "w0", wc.Name, "3Mi")
+		_, pv := e.bound(t, ns, "w0", timeout)
+		if !e.subvolExists(pv.Annotations[provision.AnnSubvolume]) {
+			t.Errorf("no subvolume for %s", pv.Name)
+		}
+		// The first claim made the pool keep the class's stock.
+		deadline := time.Now().Add(timeout)
+		for stock() < 2 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if n := stock(); n < 2 {
+			t.Fatalf("warm stock of 3Mi: %d, want 2", n)
+		}
+		e.claim(t, ns, "w1", wc.Name, "3Mi")
+		_, pv1 := e.bound(t, ns, "w1", timeout)
+		sub := pv1.Annotations[provision.AnnSubvolume]
+		if pv1.Annotations[provision.AnnGID] == "" || !e.subvolExists(sub) {
+			t.Errorf("warm-served %s: gid %q, exists %v", pv1.Name, pv1.Annotations[provision.AnnGID], e.subvolExists(sub))
+		}
+		// The test's own client saw the warm entry (root's) a moment ago
+		// and may answer from its attribute cache for about a second.
+		var st syscall.Stat_t
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := syscall.Stat(filepath.Join(e.volMnt, sub), &st)
+			if err == nil && fmt.Sprint(st.Gid) == pv1.Annotations[provision.AnnGID] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("warm-served %s: directory gid %d (%v), PV says %s", sub, st.Gid, err, pv1.Annotations[provision.AnnGID])
+				break
+			}
+		}
+		for _, c := range []string{"w0", "w1"} {
+			e.deleteClaim(t, ns, c)
+		}
+		e.pvGone(t, pv.Name, timeout)
+		e.pvGone(t, pv1.Name, timeout)
+	})
 }
 
 // poolNames lists the subvolumes on the test volume.
