@@ -53,7 +53,7 @@ func TestSnapshotInProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	short := func() context.Context {
-		c, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		c, cancel := context.WithTimeout(ctx, 300*time.Millisecond) // ends while the copy waits: the copy never ends by itself
 		t.Cleanup(cancel)
 		return c
 	}
@@ -101,7 +101,7 @@ func TestCloseStopsCopies(t *testing.T) {
 	if _, err := p.Allocate(ctx, "src", 1<<20, nil); err != nil {
 		t.Fatal(err)
 	}
-	c, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	if _, err := p.CreateSnapshot(c, "snap", "src", nil); !errors.Is(err, subvol.ErrInProgress) {
 		t.Fatalf("CreateSnapshot: %v, want ErrInProgress", err)
