@@ -17,12 +17,14 @@ import (
 // (cold) path, interleaved on the same volume:
 //
 //   - ms/warm-allocate and ms/cold-allocate: the median of 20 single
-//     Allocates each, one at a time, alternating (the warm stock refills
-//     in the background meanwhile, as in production);
+//     Allocates each, one at a time, in pairs (cold, then warm; the stock
+//     refills between pairs, untimed, so that no refill's quota call
+//     meets a timed one);
 //
 //   - burst-warm-ms and burst-cold-ms: a burst of N Allocates (100, or
-//     $SUBVOLKIT_BENCH_BURST) from 16 callers, from a full warm stock of N
-//     and the normal way, and burst-speedup (cold over warm, > 1 is faster).
+//     $SUBVOLKIT_BENCH_BURST) from 16 callers, the normal way and then
+//     from a full warm stock of N, and burst-speedup (cold over warm, > 1
+//     is faster).
 //
 //     CI=true go test -run=NONE -bench=WarmAllocate -benchtime=1x ./backend/cli/
 func BenchmarkWarmAllocate(b *testing.B) {
@@ -98,26 +100,20 @@ func BenchmarkWarmAllocate(b *testing.B) {
 	var taken0 uint64
 	b.ResetTimer()
 	for range b.N {
-		b.StopTimer()
-		waitWarm(single)
-		b.StartTimer()
-		for i := range single {
-			w := func() { warmMs = append(warmMs, ms(alloc(e.name("warm"), warmSize))) }
-			c := func() { coldMs = append(coldMs, ms(alloc(e.name("cold"), coldSize))) }
-			if i%2 == 0 {
-				w()
-				c()
-			} else {
-				c()
-				w()
-			}
+		for range single {
+			b.StopTimer()
+			waitWarm(single)
+			b.StartTimer()
+			coldMs = append(coldMs, ms(alloc(e.name("cold"), coldSize)))
+			warmMs = append(warmMs, ms(alloc(e.name("warm"), warmSize)))
 		}
 		b.StopTimer()
 		waitWarm(n)
 		taken0 = e.pool.WarmStatus()[0].Taken
 		b.StartTimer()
-		burstWarm += burst(warmSize)
+		// Cold first: the stock is full, so no refill runs meanwhile.
 		burstCold += burst(coldSize)
+		burstWarm += burst(warmSize)
 	}
 	b.StopTimer()
 	st := e.pool.WarmStatus()[0]
