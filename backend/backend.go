@@ -70,6 +70,10 @@ type Subvol struct {
 	// State is "" for a live subvolume; List with ListOptions.All also
 	// returns others: StateRetained, StateArchived, StateBroken.
 	State string
+	// Usage is the subvolume's usage when List was asked for it
+	// (ListOptions.WithUsage) and the backend could read it cheaply; nil
+	// otherwise.
+	Usage *quota.Usage
 }
 
 // Subvol states reported by List with ListOptions.All.
@@ -150,6 +154,18 @@ type ListOptions struct {
 	// Subvol.State says which. The page order and token are then the
 	// backend's own (several entries may share a name).
 	All bool
+	// NamesOnly asks for the names only: the backend may fill only Name,
+	// ID, Path, Volume and Servers, and skip reading each subvolume's
+	// details (size, owner, labels, creation time, source). A backend that
+	// cannot list names more cheaply may return the full details. Which
+	// entries a names-only listing may include beyond the live subvolumes
+	// is the backend's to document (see its package documentation).
+	NamesOnly bool
+	// WithUsage asks the backend to fill Subvol.Usage for every entry, in
+	// bulk, where it can do so more cheaply than one UsageReader.Usage call
+	// per subvolume. A backend that cannot leaves Usage nil; an entry whose
+	// usage could not be read also has a nil Usage.
+	WithUsage bool
 }
 
 // ListPage is one page of List results, sorted by Name.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/quota"
 )
 
 // Subvol describes one subvolume: what a caller needs to account for it and
@@ -46,6 +47,9 @@ type Subvol struct {
 	// State is "" for a live subvolume; Pool.ListAll also returns
 	// "retained", "archived" and "broken" ones.
 	State string
+	// Usage is the subvolume's usage when it was asked for
+	// (ListOptions.WithUsage), nil otherwise.
+	Usage *quota.Usage
 }
 
 // Ownership sets the owner and permissions of a new subvolume's root
@@ -103,8 +107,16 @@ func fromBackend(b *backend.Subvol) *Subvol {
 		Servers: slices.Clone(b.Servers), Volume: b.Volume, Path: b.Path,
 		MountOptions: maps.Clone(b.MountOptions), Source: b.Source, SourceSnapshot: b.SourceSnapshot,
 		UID: b.UID, GID: b.GID, Mode: b.Mode, Created: b.Created,
-		Labels: maps.Clone(b.Labels), State: b.State,
+		Labels: maps.Clone(b.Labels), State: b.State, Usage: cloneUsage(b.Usage),
 	}
+}
+
+func cloneUsage(u *quota.Usage) *quota.Usage {
+	if u == nil {
+		return nil
+	}
+	c := *u
+	return &c
 }
 
 func fromBackendAll(bs []*backend.Subvol) []*Subvol {

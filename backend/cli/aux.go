@@ -110,16 +110,19 @@ func (b *Backend) auxUsage(path string) (used, files, dirs int64, err error) {
 	return used, files, dirs, nil
 }
 
-// readLimitAux reads name's limit and usage through the aux mount. A path
+// readLimitAux reads name's limit and (if usage) usage through the aux mount. A path
 // missing or without a limit is retried briefly (a lookup through a second
 // mount can trail the first by a moment) and then reported as the CLI would:
 // NotFound, or Hard -1.
-func (b *Backend) readLimitAux(ctx context.Context, name string) (quotaLimit, error) {
+func (b *Backend) readLimitAux(ctx context.Context, name string, usage bool) (quotaLimit, error) {
 	delay := 20 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		hard, err := b.auxLimit(b.aux, name)
 		if err == nil {
 			l := quotaLimit{Path: volPath(name), Hard: hard, Files: -1, Dirs: -1}
+			if !usage {
+				return l, nil
+			}
 			if used, files, dirs, uerr := b.auxUsage(name); uerr == nil {
 				l.Used, l.Files, l.Dirs = used, files, dirs
 			}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +110,7 @@ type Backend struct {
 	mu         sync.RWMutex
 	closed     bool
 	capacity   int64 // volume size in bytes at Open
+	umask      int   // the process's umask at Open, -1 if unknown (mkdir then cannot set the final mode)
 	purger     *purger
 	warmCache  warmCache                         // see warm.go
 	failHook   atomic.Pointer[func(step string)] // crash tests only (export_test.go)
@@ -246,6 +246,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 		ownDir:  o.MountDir,
 		mnt:     filepath.Join(o.MountDir, "volume"),
 		log:     o.Logger,
+		umask:   processUmask(),
 	}
 	if b.mounter == nil {
 		b.mounter = mountutils.New("")
@@ -359,7 +360,9 @@ func deadMount(err error) bool {
 // client has died, lazily unmounts it and mounts the volume again, so a
 // long-running process survives a killed or crashed glusterfs client. The
 // check is a statfs of the mount point (a stat could be answered from the
-// kernel's cache of a dead mount): a fraction of a millisecond.
+// kernel's cache of a dead mount): a fraction of a millisecond. Most
+// operations do not call it up front: they learn of a dead mount from their
+// own first call on it (see healing and begin).
 func (b *Backend) ensureMounted(ctx context.Context) error {
 	var st syscall.Statfs_t
 	err := syscall.Statfs(b.mnt, &st)
@@ -375,12 +378,33 @@ func (b *Backend) ensureMounted(ctx context.Context) error {
 		return nil // healed by another goroutine meanwhile
 	}
 	b.log.WarnContext(ctx, "the backend's mount of the volume is dead; mounting it again", "path", b.mnt, "err", err)
+	b.locker.reset() // its open lock files belong to the dead mount
 	_ = syscall.Unmount(b.mnt, syscall.MNT_DETACH)
 	if _, err := b.mountVolume(ctx); err != nil {
 		return err
 	}
 	b.mounted.Store(true)
 	return nil
+}
+
+// deadMountErr reports whether err, wrapped or not, says the FUSE client
+// of a mount has died (ENOTCONN, or ECONNABORTED on newer kernels).
+func deadMountErr(err error) bool {
+	return errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED)
+}
+
+// healing runs f and, if f failed because the backend's mount of the
+// volume is dead, mounts it again and runs f once more. f must be safe to
+// repeat (a read, or an operation whose first failure changed nothing).
+func (b *Backend) healing(ctx context.Context, f func() error) error {
+	err := f()
+	if err == nil || !deadMountErr(err) {
+		return err
+	}
+	if herr := b.ensureMounted(ctx); herr != nil {
+		return subvolkit.WithOp("", "", herr)
+	}
+	return f()
 }
 
 // healAux mounts the quota aux mount again after its client died.
@@ -401,7 +425,7 @@ func (b *Backend) healAux(ctx context.Context) error {
 // prepareMeta makes the backend's directories. It removes nothing: the
 // trash is purged in the background.
 func (b *Backend) prepareMeta() error {
-	for _, d := range []string{metaDir, stagingDir, trashDir, archiveDir, warmDir} {
+	for _, d := range []string{metaDir, stagingDir, trashDir, archiveDir, warmDir, retainedDir} {
 		if err := os.Mkdir(filepath.Join(b.mnt, d), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}
@@ -444,6 +468,7 @@ func (b *Backend) Close() error {
 	if b.purger != nil {
 		b.purger.stop() // before the mounts go
 	}
+	b.locker.reset() // its open lock files would keep the mount busy
 	if b.auxMounted.Load() {
 		if err := b.mounter.Unmount(b.aux); err == nil {
 			_ = os.Remove(b.aux)
@@ -463,10 +488,18 @@ func (b *Backend) Close() error {
 
 // begin checks the backend is open and takes the cluster-wide lock of name.
 func (b *Backend) begin(ctx context.Context, op, name string) (func(), error) {
-	if err := b.checkOpen(ctx, op, name); err != nil {
+	if err := b.checkArgs(ctx, op, name); err != nil {
 		return nil, err
 	}
 	unlock, err := b.locker.Lock(ctx, name)
+	if err != nil && deadMountErr(err) {
+		// The lock file is the first thing an operation touches: a dead
+		// mount shows here, before anything changed.
+		if herr := b.ensureMounted(ctx); herr != nil {
+			return nil, subvolkit.WithOp("", "", herr)
+		}
+		unlock, err = b.locker.Lock(ctx, name)
+	}
 	if err != nil {
 		return nil, subvolkit.WithOp("", "", err)
 	}
@@ -527,22 +560,48 @@ func (b *Backend) checkCreate(op, name string, size int64, params map[string]str
 	return nil
 }
 
-func applyOwner(dir string, o *backend.Ownership) error {
-	mode := uint32(0o755)
-	if o != nil {
-		if o.UID >= 0 || o.GID >= 0 {
-			if err := os.Chown(dir, o.UID, o.GID); err != nil {
-				return err
-			}
-		}
-		if o.Mode != 0 {
-			mode = o.Mode & 0o7777
+// ownerMode is the permission bits a new subvolume's root gets.
+func ownerMode(o *backend.Ownership) uint32 {
+	if o != nil && o.Mode != 0 {
+		return o.Mode & 0o7777
+	}
+	return 0o755
+}
+
+// applyOwner sets dir's owner and, if chmod, its mode (which mkdir could not
+// set).
+func applyOwner(dir string, o *backend.Ownership, chmod bool) error {
+	if o != nil && (o.UID >= 0 || o.GID >= 0) {
+		if err := os.Chown(dir, o.UID, o.GID); err != nil {
+			return err
 		}
 	}
-	if err := syscall.Chmod(dir, mode); err != nil { // after chown, which clears setgid
+	if !chmod {
+		return nil
+	}
+	if err := syscall.Chmod(dir, ownerMode(o)); err != nil { // after chown, which clears setgid
 		return &pathErr{"chmod", dir, err}
 	}
 	return nil
+}
+
+// processUmask reads the process's umask from /proc (reading it with
+// umask(2) would change it for a moment under other goroutines), or -1.
+func processUmask() int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				return -1
+			}
+			return int(n)
+		}
+	}
+	return -1
 }
 
 // setLimit sets name's hard limit and reads it back.
@@ -550,7 +609,7 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 	if err := b.g.limitUsage(ctx, volPath(name), size); err != nil {
 		return err
 	}
-	got, err := b.readLimit(ctx, name)
+	got, err := b.readQuota(ctx, name, false)
 	if err != nil {
 		return fmt.Errorf("reading the limit back: %w", err)
 	}
@@ -565,15 +624,21 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 // (seen once in 300 concurrent creates): a NotFound is retried a few times,
 // for at most about two seconds, before it is believed.
 func (b *Backend) readLimit(ctx context.Context, name string) (quotaLimit, error) {
+	return b.readQuota(ctx, name, true)
+}
+
+// readQuota is readLimit; without usage, the aux mount's answer has only
+// the limit (Used 0, Files and Dirs -1), one extended attribute fewer.
+func (b *Backend) readQuota(ctx context.Context, name string, usage bool) (quotaLimit, error) {
 	if b.aux != "" {
-		l, err := b.readLimitAux(ctx, name)
+		l, err := b.readLimitAux(ctx, name, usage)
 		if k := subvolkit.KindOf(err); err == nil || k == subvolkit.NotFound || k == subvolkit.Canceled {
 			return l, err
 		}
 		// The aux mount is broken (its client died?): mount it again, or
 		// fall back to the CLI.
 		if herr := b.healAux(ctx); herr == nil {
-			if l, err := b.readLimitAux(ctx, name); err == nil {
+			if l, err := b.readLimitAux(ctx, name, usage); err == nil {
 				return l, nil
 			}
 		}
@@ -599,23 +664,40 @@ func (b *Backend) readLimit(ctx context.Context, name string) (quotaLimit, error
 // Get implements backend.Backend.
 func (b *Backend) Get(ctx context.Context, name string) (*backend.Subvol, error) {
 	const op = "get"
-	if err := b.checkOpen(ctx, op, name); err != nil {
+	if err := b.checkArgs(ctx, op, name); err != nil {
 		return nil, err
 	}
-	m, st, err := b.inspect(name)
-	if err != nil {
-		if errors.Is(err, errNoMarker) {
-			return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "%s is not a subvolkit subvolume", volPath(name))
+	var sv *backend.Subvol
+	err := b.healing(ctx, func() error {
+		m, st, err := b.inspect(name)
+		if err != nil {
+			if errors.Is(err, errNoMarker) {
+				return subvolkit.Errorf(subvolkit.NotFound, "", "", "%s is not a subvolkit subvolume", volPath(name))
+			}
+			return subvolkit.WithOp("", "", err)
 		}
-		return nil, subvolkit.WithOp("", "", err)
-	}
-	if m == nil || m.State != stateReady {
-		return nil, subvolkit.Errorf(subvolkit.NotFound, "", "", "no such subvolume on volume %s", b.opts.Volume)
-	}
-	return b.subvol(name, b.settled(ctx, name, m), st), nil
+		if m == nil || m.State != stateReady {
+			return subvolkit.Errorf(subvolkit.NotFound, "", "", "no such subvolume on volume %s", b.opts.Volume)
+		}
+		sv = b.subvol(name, b.settled(ctx, name, m), st)
+		return nil
+	})
+	return sv, err
 }
 
+// checkOpen is checkArgs, then a check of the backend's mount (healed if
+// its client died), for the operations that do not learn of a dead mount
+// from their own calls.
 func (b *Backend) checkOpen(ctx context.Context, op, name string) error {
+	if err := b.checkArgs(ctx, op, name); err != nil {
+		return err
+	}
+	return subvolkit.WithOp("", "", b.ensureMounted(ctx))
+}
+
+// checkArgs checks that the backend is open, ctx is live and name (if not
+// "") is valid.
+func (b *Backend) checkArgs(ctx context.Context, op, name string) error {
 	b.mu.RLock()
 	closed := b.closed
 	b.mu.RUnlock()
@@ -630,49 +712,7 @@ func (b *Backend) checkOpen(ctx context.Context, op, name string) error {
 			return subvolkit.WithOp("", "", err)
 		}
 	}
-	return subvolkit.WithOp("", "", b.ensureMounted(ctx))
-}
-
-// List implements backend.Backend: the ready subvolumes at the volume's
-// root, read from their markers (no CLI call).
-func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
-	const op = "list"
-	if opts == nil {
-		opts = &backend.ListOptions{}
-	}
-	if err := b.checkOpen(ctx, op, ""); err != nil {
-		return nil, err
-	}
-	if opts.All {
-		return b.listAll(ctx, opts)
-	}
-	entries, err := os.ReadDir(b.mnt)
-	if err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() && naming.ValidateSubvolName(e.Name()) == nil && e.Name() > opts.PageToken {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	page := &backend.ListPage{}
-	for _, n := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
-		}
-		m, st, err := b.inspect(n)
-		if err != nil || m == nil || m.State != stateReady {
-			continue
-		}
-		if opts.MaxResults > 0 && len(page.Subvols) == opts.MaxResults {
-			page.NextPageToken = page.Subvols[len(page.Subvols)-1].Name
-			break
-		}
-		page.Subvols = append(page.Subvols, b.subvol(n, m, st))
-	}
-	return page, nil
+	return nil
 }
 
 func (b *Backend) ready(op, name string) (*marker, *syscall.Stat_t, error) {
@@ -691,18 +731,25 @@ func (b *Backend) ready(op, name string) (*marker, *syscall.Stat_t, error) {
 // <path>` when there is none (see Options.NoQuotaAuxMount).
 func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) {
 	const op = "usage"
-	if err := b.checkOpen(ctx, op, name); err != nil {
+	if err := b.checkArgs(ctx, op, name); err != nil {
 		return nil, err
 	}
-	if _, _, err := b.ready(op, name); err != nil {
-		return nil, err
-	}
-	l, err := b.readLimit(ctx, name)
+	var u quota.Usage
+	err := b.healing(ctx, func() error {
+		if _, _, err := b.ready(op, name); err != nil {
+			return err
+		}
+		l, err := b.readLimit(ctx, name)
+		if err != nil {
+			return subvolkit.WithOp("", "", err)
+		}
+		u = quota.NewUsage(l.Hard, l.Used)
+		u.Files, u.Dirs = l.Files, l.Dirs
+		return nil
+	})
 	if err != nil {
-		return nil, subvolkit.WithOp("", "", err)
+		return nil, err
 	}
-	u := quota.NewUsage(l.Hard, l.Used)
-	u.Files, u.Dirs = l.Files, l.Dirs
 	return &u, nil
 }
 

@@ -161,13 +161,13 @@ func TestCrashAtEveryStep(t *testing.T) {
 	srcSum := treeSum(t, srcDir)
 
 	steps := []string{
-		"create:mkdir", "create:marker", "create:owner", "create:limit", "create:ready", "create:rename",
-		"clone:mkdir", "clone:marker", "clone:owner", "clone:limit", "clone:copy", "clone:ready", "clone:rename",
+		"create:mkdir", "create:marker", "create:owner", "create:limit", "create:rename",
+		"clone:mkdir", "clone:marker", "clone:owner", "clone:limit", "clone:copy", "clone:rename",
 		"resize:intent", "resize:limit", "resize:done",
 		"delete:start", "delete:renamed",
 		"purge:emptied", "purge:unlimited",
 		"archive:marked", "archive:renamed",
-		"warm:mkdir", "warm:limit", "warm:ready", "warm:rename",
+		"warm:mkdir", "warm:limit", "warm:rename",
 		"take:marked", "take:owner", "take:rename",
 	}
 	for i, step := range steps {

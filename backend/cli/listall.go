@@ -65,6 +65,15 @@ func (b *Backend) listAll(ctx context.Context, opts *backend.ListOptions) (*back
 				continue
 			}
 			m, err := readMarker(filepath.Join(b.mnt, rel))
+			if err != nil && area == stagingDir && !errors.Is(err, errGone) {
+				// A crash right after the mkdir leaves no marker yet:
+				// the entry's name says whose it is.
+				name, ok := entryName(e.Name())
+				if !ok {
+					continue
+				}
+				m, err = &marker{Name: name}, nil
+			}
 			if err != nil {
 				continue
 			}

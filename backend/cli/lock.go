@@ -4,6 +4,8 @@ import (
 	"context"
 	"hash/fnv"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,30 +18,110 @@ import (
 // translator makes them hold across every client of the volume.
 const fOFDSetLK = 37
 
+// maxFreeLockFiles bounds the open descriptions of the lock file a
+// nameLocker keeps for reuse.
+const maxFreeLockFiles = 16
+
 // nameLocker is a cluster-wide mutex per subvolume name: a one-byte record
 // lock, at an offset hashed from the name, on one lock file inside the
 // volume. Names whose hashes collide merely serialize.
+//
+// Each held lock has an open file description of its own (OFD locks belong
+// to the description, so two locks held through one would not exclude each
+// other). Released descriptions are unlocked (F_UNLCK) and kept in a small
+// free list, which saves an open (a look-up and an open on the mount) per
+// lock; reset drops them when the mount they were opened on goes away.
 type nameLocker struct {
 	path string
+
+	mu   sync.Mutex
+	free []*os.File
+	gen  uint64 // bumped by reset: descriptions of an older mount are closed, not kept
 }
 
 var _ keyedlock.Locker = (*nameLocker)(nil)
 
+// file returns a description of the lock file that holds no lock.
+func (l *nameLocker) file() (*os.File, uint64, error) {
+	l.mu.Lock()
+	gen := l.gen
+	if n := len(l.free); n > 0 {
+		f := l.free[n-1]
+		l.free = l.free[:n-1]
+		l.mu.Unlock()
+		return f, gen, nil
+	}
+	l.mu.Unlock()
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	return f, gen, err
+}
+
+// release unlocks lk on f and keeps f for reuse, or closes it (which
+// releases the lock too) if the unlock fails or enough are kept.
+func (l *nameLocker) release(f *os.File, gen uint64, lk syscall.Flock_t) {
+	lk.Type = syscall.F_UNLCK
+	if err := syscall.FcntlFlock(f.Fd(), fOFDSetLK, &lk); err != nil {
+		f.Close()
+		return
+	}
+	l.put(f, gen)
+}
+
+// unlocker returns the unlock function of a held lock; calls after the
+// first do nothing.
+func (l *nameLocker) unlocker(f *os.File, gen uint64, lk syscall.Flock_t) func() {
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			l.release(f, gen, lk)
+		}
+	}
+}
+
+// put keeps f, which holds no lock, for reuse.
+func (l *nameLocker) put(f *os.File, gen uint64) {
+	l.mu.Lock()
+	if gen == l.gen && len(l.free) < maxFreeLockFiles {
+		l.free = append(l.free, f)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	f.Close()
+}
+
+// reset closes the kept descriptions; those in use are closed when their
+// locks are released. Called when the mount is replaced and on Close.
+func (l *nameLocker) reset() {
+	l.mu.Lock()
+	l.gen++
+	free := l.free
+	l.free = nil
+	l.mu.Unlock()
+	for _, f := range free {
+		f.Close()
+	}
+}
+
+func lockRange(key string) syscall.Flock_t {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: int64(h.Sum64() % (1 << 30)), Len: 1}
+}
+
 // Lock takes the lock for name, polling (the kernel's blocking variant cannot
 // be interrupted by ctx) until ctx is done.
 func (l *nameLocker) Lock(ctx context.Context, name string) (unlock func(), err error) {
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, gen, err := l.file()
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Unavailable, "lock", "", err)
 	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: int64(h.Sum64() % (1 << 30)), Len: 1}
+	lk := lockRange(name)
 	delay := 2 * time.Millisecond
 	for {
 		err := syscall.FcntlFlock(f.Fd(), fOFDSetLK, &lk)
 		if err == nil {
-			return func() { f.Close() }, nil // closing the description releases the lock
+			return l.unlocker(f, gen, lk), nil
 		}
 		if err != syscall.EAGAIN && err != syscall.EACCES {
 			f.Close()
@@ -49,7 +131,7 @@ func (l *nameLocker) Lock(ctx context.Context, name string) (unlock func(), err 
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			f.Close()
+			l.put(f, gen)
 			return nil, subvolkit.E(subvolkit.Canceled, "lock", "", ctx.Err())
 		case <-t.C:
 		}
@@ -61,18 +143,16 @@ func (l *nameLocker) Lock(ctx context.Context, name string) (unlock func(), err 
 
 // tryLock takes the lock for key if it is free and reports whether it did.
 func (l *nameLocker) tryLock(key string) (unlock func(), ok bool, err error) {
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, gen, err := l.file()
 	if err != nil {
 		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: int64(h.Sum64() % (1 << 30)), Len: 1}
+	lk := lockRange(key)
 	switch err := syscall.FcntlFlock(f.Fd(), fOFDSetLK, &lk); err {
 	case nil:
-		return func() { f.Close() }, true, nil
+		return l.unlocker(f, gen, lk), true, nil
 	case syscall.EAGAIN, syscall.EACCES:
-		f.Close()
+		l.put(f, gen)
 		return nil, false, nil
 	default:
 		f.Close()

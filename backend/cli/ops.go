@@ -64,8 +64,9 @@ func kindOr(kind subvolkit.Kind, err error) error {
 }
 
 // Create implements backend.Backend. The subvolume is built in
-// /.subvolkit/staging/<name>.<nonce> — mkdir, owner marker "creating",
-// owner and mode, limit-usage, read back, marker "ready" — and then renamed
+// /.subvolkit/staging/<name>.<nonce> — mkdir with its final mode, owner
+// marker (written once: the staging area says it is incomplete), owner,
+// limit-usage, read back — and then renamed
 // to /<name>, which keeps its limit: the volume's root only ever holds
 // complete subvolumes. Any failure removes what was made; a crash leaves a
 // staging entry that the next Create, Clone or Delete of the name, or
@@ -198,17 +199,22 @@ func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend
 	if err := b.build(ctx, op, name, m, owner, fill, b.dir(name)); err != nil {
 		return nil, err
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(b.dir(name), &st); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	// The owner and mode are those build set (no stat of the result).
+	st := syscall.Stat_t{Uid: uint32(os.Geteuid()), Gid: uint32(os.Getegid()), Mode: ownerMode(owner)}
+	if owner != nil && owner.UID >= 0 {
+		st.Uid = uint32(owner.UID)
+	}
+	if owner != nil && owner.GID >= 0 {
+		st.Gid = uint32(owner.GID)
 	}
 	return b.subvol(name, m, &st), nil
 }
 
-// build makes a directory in the staging area as <key>.<nonce> — mkdir,
-// marker m (state "creating"), owner and mode, limit m.Size, fill — then
-// records m with the state "ready" (a warm one: m.State as given, see
-// warm.go) and renames the directory to dst, which keeps its limit. The
+// build makes a directory in the staging area as <key>.<nonce> — mkdir
+// with its final mode, marker m with the state "ready" (a warm one: m.State
+// as given, see warm.go; written once, as the staging area says the entry
+// is incomplete), owner, limit m.Size, fill — and renames the directory to
+// dst, which keeps its limit. The
 // caller holds key's lock (the staging entry's name before the nonce), so
 // that Reconcile leaves the entry alone while it is built. On failure the
 // entry goes to the trash and is purged at once, even when ctx is
@@ -219,12 +225,18 @@ func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *b
 	if m.State == stateWarm {
 		final = stateWarm
 	}
-	m.State = stateCreating
 	rel := stagingDir + "/" + key + "." + nonce()
 	dir := filepath.Join(b.mnt, rel)
-	err = os.Mkdir(dir, 0o700)
+	// Made with its final mode where the umask keeps it (no chmod then):
+	// the staging area (0700) keeps everybody out until the rename.
+	mode, chmod := ownerMode(owner), true
+	mkMode := os.FileMode(0o700)
+	if b.umask >= 0 && mode&^0o777 == 0 && mode&uint32(b.umask) == 0 {
+		mkMode, chmod = os.FileMode(mode), false
+	}
+	err = os.Mkdir(dir, mkMode)
 	if errors.Is(err, os.ErrNotExist) && b.ensureArea(stagingDir) {
-		err = os.Mkdir(dir, 0o700)
+		err = os.Mkdir(dir, mkMode)
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
@@ -238,11 +250,12 @@ func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *b
 			err = b.discard(ctx, rel, key, err)
 		}
 	}()
+	m.State = final
 	if err := writeMarker(dir, m); err != nil {
 		return kindOr(fillKind(err), err)
 	}
 	b.failpoint(op + ":marker")
-	if err := applyOwner(dir, owner); err != nil {
+	if err := applyOwner(dir, owner, chmod); err != nil {
 		return kindOr(subvolkit.InvalidArgument, err)
 	}
 	b.failpoint(op + ":owner")
@@ -256,11 +269,6 @@ func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *b
 		}
 		b.failpoint(op + ":copy")
 	}
-	m.State = final
-	if err := writeMarker(dir, m); err != nil {
-		return kindOr(subvolkit.Unavailable, err)
-	}
-	b.failpoint(op + ":ready")
 	if err := ctx.Err(); err != nil {
 		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
@@ -310,7 +318,7 @@ func fillKind(err error) subvolkit.Kind {
 // owner and mode are kept unless req.Owner says otherwise.
 func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backend.Subvol, error) {
 	const op = "clone"
-	if err := b.checkOpen(ctx, op, req.Source); err != nil {
+	if err := b.checkArgs(ctx, op, req.Source); err != nil {
 		return nil, err
 	}
 	unlockDst, err := b.begin(ctx, op, req.Name)
@@ -378,6 +386,7 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 		return subvolkit.Errorf(subvolkit.NotFound, "", "", "no such subvolume on volume %s", b.opts.Volume)
 	}
 	policy := opts.Policy
+	wasRetained := m.State == stateRetained
 	switch m.State {
 	case stateCreating, stateDeleting:
 		policy = backend.DeletePolicyDelete // never handed out, or already on its way
@@ -389,20 +398,59 @@ func (b *Backend) Delete(ctx context.Context, name string, opts *backend.DeleteO
 		if m.State == stateRetained {
 			return subvolkit.Errorf(subvolkit.NotFound, "", "", "the subvolume was already retained")
 		}
+		// Indexed first: a names-only List must never show a retained
+		// subvolume; a stale entry only costs it a marker read.
+		if err := b.indexRetained(name); err != nil {
+			return err
+		}
 		m.State = stateRetained
 		if err := writeMarker(b.dir(name), m); err != nil {
 			return kindOr(subvolkit.Unavailable, err)
 		}
 		return nil
 	case backend.DeletePolicyArchive:
-		return b.archive(ctx, name, m)
+		if err := b.archive(ctx, name, m); err != nil {
+			return err
+		}
+		if wasRetained {
+			b.unindexRetained(ctx, name)
+		}
+		return nil
 	}
 	b.failpoint("delete:start")
 	if err := b.trash(ctx, name, name); err != nil {
 		return err
 	}
 	b.failpoint("delete:renamed")
+	if wasRetained {
+		b.unindexRetained(ctx, name)
+	}
 	return nil
+}
+
+// indexRetained adds name to the index of retained subvolumes.
+func (b *Backend) indexRetained(name string) error {
+	path := filepath.Join(b.mnt, retainedDir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if errors.Is(err, os.ErrNotExist) && b.ensureArea(retainedDir) {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	}
+	if err != nil {
+		return subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	if err := f.Close(); err != nil {
+		return subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	return nil
+}
+
+// unindexRetained removes name from the index of retained subvolumes. A
+// failure leaves a stale entry, which is harmless (List checks the marker
+// of indexed names; Reconcile removes it).
+func (b *Backend) unindexRetained(ctx context.Context, name string) {
+	if err := os.Remove(filepath.Join(b.mnt, retainedDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		b.log.WarnContext(ctx, "could not remove a retained-index entry", "name", name, "err", err)
+	}
 }
 
 // archive marks name archived, renames it into the archive area and then

@@ -50,6 +50,8 @@ type reconciler struct {
 	rep    *backend.ReconcileReport
 	errs   *multierror.Error
 	claims map[string]bool // paths whose limits are expected
+	// retained are the names of the retained subvolumes at the root.
+	retained map[string]bool
 }
 
 func (r *reconciler) found(problem, name, path, detail string, repair func() error) {
@@ -75,7 +77,7 @@ func (b *Backend) Reconcile(ctx context.Context, opts *backend.ReconcileOptions)
 		return nil, err
 	}
 	t0 := time.Now()
-	r := &reconciler{b: b, opts: opts, rep: &backend.ReconcileReport{}, claims: map[string]bool{}}
+	r := &reconciler{b: b, opts: opts, rep: &backend.ReconcileReport{}, claims: map[string]bool{}, retained: map[string]bool{}}
 	steps := []func(context.Context) error{r.staging, r.root, r.archive, r.warm, r.trash, r.limits}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -157,7 +159,40 @@ func (r *reconciler) root(ctx context.Context) error {
 			r.errs = multierror.Append(r.errs, fmt.Errorf("%s: %w", volPath(name), err))
 		}
 	}
+	if r.opts.Repair {
+		r.retainedIndex(ctx)
+	}
 	return nil
+}
+
+// retainedIndex brings the index of retained subvolumes (an internal cache
+// of names-only List) in line with the markers: an entry for each retained
+// subvolume, none for other names. It is no problem of the volume's, so it
+// is not reported; a name in use is left for later.
+func (r *reconciler) retainedIndex(ctx context.Context) {
+	b := r.b
+	idx, err := b.retainedIndex()
+	if err != nil {
+		r.errs = multierror.Append(r.errs, err)
+		return
+	}
+	for name := range r.retained {
+		if !idx[name] {
+			_, _ = r.withName(name, func() error { return b.indexRetained(name) })
+		}
+	}
+	for name := range idx {
+		if r.retained[name] {
+			continue
+		}
+		_, _ = r.withName(name, func() error {
+			if m, err := readMarker(b.dir(name)); err == nil && m.State == stateRetained {
+				return nil // retained meanwhile
+			}
+			b.unindexRetained(ctx, name)
+			return nil
+		})
+	}
 }
 
 func (r *reconciler) rootEntry(ctx context.Context, name string) error {
@@ -201,6 +236,9 @@ func (r *reconciler) rootEntry(ctx context.Context, name string) error {
 	}
 	// ready or retained: the limit must match the record.
 	r.claims[path] = true
+	if m.State == stateRetained {
+		r.retained[name] = true
+	}
 	l, err := b.readLimit(ctx, name)
 	if err != nil {
 		return err

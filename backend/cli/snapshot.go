@@ -128,7 +128,7 @@ func (b *Backend) CreateSnapshot(ctx context.Context, req *backend.SnapshotReque
 	if err := copyTree(ctx, b.dir(req.Source), dir); err != nil {
 		return nil, subvolkit.E(subvolkit.Unknown, "", "", fmt.Errorf("copying %s: %w", volPath(req.Source), err))
 	}
-	if err := applyOwner(dir, &backend.Ownership{UID: int(srcSt.Uid), GID: int(srcSt.Gid), Mode: srcSt.Mode & 0o7777}); err != nil {
+	if err := applyOwner(dir, &backend.Ownership{UID: int(srcSt.Uid), GID: int(srcSt.Gid), Mode: srcSt.Mode & 0o7777}, true); err != nil {
 		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	if err := b.setLimit(ctx, snapRel(name), m.Size); err != nil {

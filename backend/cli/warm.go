@@ -190,7 +190,7 @@ func (b *Backend) handOut(ctx context.Context, dir string, m *marker, owner *bac
 	}
 	b.failpoint("take:marked")
 	if owner != nil {
-		if err := applyOwner(dir, owner); err != nil {
+		if err := applyOwner(dir, owner, true); err != nil {
 			return nil, kindOr(subvolkit.InvalidArgument, err)
 		}
 	}

@@ -89,6 +89,13 @@
 //     stays taken); DeletePolicyArchive is Unimplemented, since a volume
 //     cannot be renamed.
 //
+// # List
+//
+// Every volume glusterd2 reports comes with its details in one answer, so
+// List ignores backend.ListOptions.NamesOnly (the entries always carry their
+// full details) and leaves Subvol.Usage nil with WithUsage: usage is read
+// one subvolume at a time through backend.UsageReader.
+//
 // # As
 //
 // Backend.As supports *(**http.Client), the HTTP client the backend uses,

@@ -101,6 +101,13 @@
 //   - Delete deletes the volume and its data; DeletePolicyRetain and
 //     DeletePolicyArchive are Unimplemented.
 //
+// # List
+//
+// Every volume heketi reports comes with its details in one answer, so
+// List ignores backend.ListOptions.NamesOnly (the entries always carry their
+// full details) and leaves Subvol.Usage nil with WithUsage: usage is read
+// one subvolume at a time through backend.UsageReader.
+//
 // # Cancellation and interrupted jobs
 //
 // Every call honours its context: a cancelled call returns Canceled (or

@@ -23,6 +23,14 @@
 // Without Dir there is no data to keep, so the three policies differ only in
 // name.
 //
+// # List
+//
+// List honours backend.ListOptions.NamesOnly (only Name, ID, Path, Volume
+// and Servers are filled) and WithUsage (Subvol.Usage is filled as Usage
+// would report it; with Dir that walks each subvolume's tree). The page
+// token is the last name of the previous page, so subvolumes created or
+// deleted between pages never make a page skip or repeat another name.
+//
 // # Params
 //
 // The package registers itself as "memory" (see backend.Register), so

@@ -447,7 +447,22 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 			page.NextPageToken = page.Subvols[len(page.Subvols)-1].Name
 			break
 		}
-		page.Subvols = append(page.Subvols, copySubvol(b.subvols[n]))
+		if err := ctx.Err(); err != nil {
+			return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
+		}
+		sv := b.subvols[n]
+		c := copySubvol(sv)
+		if opts.NamesOnly {
+			c = &backend.Subvol{Name: sv.Name, ID: sv.ID, Path: sv.Path, Volume: sv.Volume, Servers: slices.Clone(sv.Servers)}
+		}
+		if opts.WithUsage {
+			u, err := b.usageLocked(ctx, op, sv)
+			if err != nil {
+				return nil, err
+			}
+			c.Usage = u
+		}
+		page.Subvols = append(page.Subvols, c)
 	}
 	return page, nil
 }
@@ -571,6 +586,12 @@ func (b *Backend) Usage(ctx context.Context, name string) (*quota.Usage, error) 
 	if err != nil {
 		return nil, err
 	}
+	return b.usageLocked(ctx, op, sv)
+}
+
+// usageLocked measures sv; the caller holds the lock.
+func (b *Backend) usageLocked(ctx context.Context, op string, sv *backend.Subvol) (*quota.Usage, error) {
+	name := sv.Name
 	if b.dir == "" {
 		u := quota.NewUsage(sv.SizeBytes, 0)
 		u.Files, u.Dirs = 0, 0

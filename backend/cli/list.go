@@ -1,0 +1,306 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/naming"
+	"github.com/subvolkit/subvolkit/quota"
+)
+
+// retainedDir indexes the retained subvolumes, which stay at the volume's
+// root (their names stay taken): one empty file per name, made before the
+// marker says "retained" and removed after the retained subvolume is
+// deleted. A names-only List subtracts it from the root's listing; a stale
+// entry is harmless, as List checks the marker of every indexed name.
+const retainedDir = metaDir + "/retained"
+
+// listWorkers bounds the goroutines that read many subvolumes' extended
+// attributes at once: FUSE round trips are latency-bound, so a few more
+// workers than cores keep the client busy.
+const listWorkers = 16
+
+// List implements backend.Backend: the ready subvolumes at the volume's
+// root, sorted by name; the page token is the last name of the previous
+// page. Names come from one read of the root directory (the root only
+// holds complete subvolumes: they are built in the staging area), details
+// from the owner markers and usage from the quota aux mount's extended
+// attributes, read in parallel for the whole page (or, without the aux
+// mount, from one `quota list` call). See the package documentation for
+// what ListOptions.NamesOnly may include.
+func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
+	const op = "list"
+	if opts == nil {
+		opts = &backend.ListOptions{}
+	}
+	if opts.MaxResults < 0 {
+		return nil, subvolkit.Errorf(subvolkit.InvalidArgument, "", "", "MaxResults %d is negative", opts.MaxResults)
+	}
+	if opts.All {
+		if err := b.checkOpen(ctx, op, ""); err != nil {
+			return nil, err
+		}
+		return b.listAll(ctx, opts)
+	}
+	if err := b.checkArgs(ctx, op, ""); err != nil {
+		return nil, err
+	}
+	var page *backend.ListPage
+	err := b.healing(ctx, func() error {
+		var err error
+		page, err = b.list(ctx, opts)
+		return err
+	})
+	return page, err
+}
+
+func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
+	names, err := b.rootNames(opts.PageToken)
+	if err != nil {
+		return nil, err
+	}
+	var retained map[string]bool
+	if opts.NamesOnly {
+		if retained, err = b.retainedIndex(); err != nil {
+			return nil, err
+		}
+	}
+	page := &backend.ListPage{}
+	for len(names) > 0 {
+		chunk := names
+		if opts.MaxResults > 0 {
+			chunk = names[:min(len(names), opts.MaxResults-len(page.Subvols))]
+		}
+		names = names[len(chunk):]
+		var svs []*backend.Subvol
+		if opts.NamesOnly {
+			svs, err = b.namesOnly(ctx, chunk, retained)
+		} else {
+			svs, err = b.details(ctx, chunk)
+		}
+		if err != nil {
+			return nil, err
+		}
+		page.Subvols = append(page.Subvols, svs...)
+		if opts.MaxResults > 0 && len(page.Subvols) == opts.MaxResults {
+			if len(names) > 0 {
+				page.NextPageToken = page.Subvols[len(page.Subvols)-1].Name
+			}
+			break
+		}
+	}
+	if opts.WithUsage {
+		if err := b.bulkUsage(ctx, page.Subvols); err != nil {
+			return nil, err
+		}
+	}
+	return page, nil
+}
+
+// rootNames reads the volume's root: the names of the directories that
+// could be subvolumes, sorted, after the token.
+func (b *Backend) rootNames(after string) ([]string, error) {
+	entries, err := os.ReadDir(b.mnt)
+	if err != nil {
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.IsDir() && e.Name() > after && naming.ValidateSubvolName(e.Name()) == nil {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// retainedIndex reads the index of retained subvolumes.
+func (b *Backend) retainedIndex() (map[string]bool, error) {
+	entries, err := os.ReadDir(filepath.Join(b.mnt, retainedDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	idx := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		idx[e.Name()] = true
+	}
+	return idx, nil
+}
+
+// namesOnly describes names without reading them, except those the
+// retained index names: their markers say whether they are still retained.
+func (b *Backend) namesOnly(ctx context.Context, names []string, retained map[string]bool) ([]*backend.Subvol, error) {
+	var check []int
+	for i, n := range names {
+		if retained[n] {
+			check = append(check, i)
+		}
+	}
+	drop := make([]bool, len(names))
+	if err := parallel(ctx, len(check), func(j int) {
+		i := check[j]
+		m, err := readMarker(b.dir(names[i]))
+		drop[i] = errors.Is(err, errGone) || (err == nil && m.State == stateRetained)
+	}); err != nil {
+		return nil, err
+	}
+	svs := make([]*backend.Subvol, 0, len(names))
+	for i, n := range names {
+		if !drop[i] {
+			svs = append(svs, &backend.Subvol{Name: n, ID: volPath(n), Path: volPath(n), Volume: b.opts.Volume,
+				Servers: append([]string(nil), b.opts.Servers...)})
+		}
+	}
+	return svs, nil
+}
+
+// details reads the marker and owner of every name, in parallel, and
+// returns the ready subvolumes among them in order.
+func (b *Backend) details(ctx context.Context, names []string) ([]*backend.Subvol, error) {
+	out := make([]*backend.Subvol, len(names))
+	errs := make([]error, len(names))
+	if err := parallel(ctx, len(names), func(i int) {
+		// The marker first: its look-up also refreshes the attributes
+		// the lstat then reads (from the kernel's cache, mostly).
+		m, err := readMarker(b.dir(names[i]))
+		if err != nil {
+			if !errors.Is(err, errGone) && !errors.Is(err, errNoMarker) {
+				errs[i] = err
+			}
+			return
+		}
+		if m.State != stateReady {
+			return
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(b.dir(names[i]), &st); err != nil {
+			if !errors.Is(err, syscall.ENOENT) {
+				errs[i] = &pathErr{"lstat", b.dir(names[i]), err}
+			}
+			return
+		}
+		out[i] = b.subvol(names[i], m, &st)
+	}); err != nil {
+		return nil, err
+	}
+	svs := make([]*backend.Subvol, 0, len(names))
+	for i, sv := range out {
+		if errs[i] != nil && deadMountErr(errs[i]) {
+			return nil, subvolkit.E(subvolkit.Unavailable, "", "", errs[i])
+		}
+		if sv != nil {
+			svs = append(svs, sv)
+		}
+	}
+	return svs, nil
+}
+
+// bulkUsage fills the Usage of every entry: from the quota extended
+// attributes on the aux mount, read in parallel, or else (no aux mount, or
+// it failed and cannot be healed) from one `quota list` call for all. An
+// entry whose usage cannot be read keeps a nil Usage.
+func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol) error {
+	if len(svs) == 0 {
+		return nil
+	}
+	todo := svs
+	if b.aux != "" {
+		failed, dead, err := b.auxUsages(ctx, svs)
+		if err != nil {
+			return err
+		}
+		if dead {
+			if herr := b.healAux(ctx); herr == nil {
+				if failed, dead, err = b.auxUsages(ctx, failed); err != nil {
+					return err
+				}
+			}
+		}
+		if !dead {
+			return nil
+		}
+		b.log.WarnContext(ctx, "quota aux mount unusable; reading usage through the CLI", "entries", len(failed))
+		todo = failed
+	}
+	ls, err := b.g.listAllLimits(ctx)
+	if err != nil {
+		return subvolkit.WithOp("", "", err)
+	}
+	byPath := make(map[string]quotaLimit, len(ls))
+	for _, l := range ls {
+		byPath[l.Path] = l
+	}
+	for _, sv := range todo {
+		if l, ok := byPath[sv.Path]; ok && l.Hard >= 0 {
+			u := quota.NewUsage(l.Hard, l.Used)
+			sv.Usage = &u
+		}
+	}
+	return nil
+}
+
+// auxUsages reads the limit and usage of every entry through the aux
+// mount. It returns the entries it could not read because the aux mount's
+// client is dead (dead is then true).
+func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol) (failed []*backend.Subvol, dead bool, err error) {
+	bad := make([]bool, len(svs))
+	var anyDead atomic.Bool
+	if err := parallel(ctx, len(svs), func(i int) {
+		path := svs[i].Path[1:]
+		hard, err := b.auxLimit(b.aux, path)
+		if err == nil {
+			var used, files, dirs int64
+			if used, files, dirs, err = b.auxUsage(path); err == nil {
+				u := quota.NewUsage(hard, used)
+				u.Files, u.Dirs = files, dirs
+				svs[i].Usage = &u
+				return
+			}
+		}
+		if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENODATA) {
+			bad[i] = true
+			if deadMountErr(err) || deadMount(err) {
+				anyDead.Store(true)
+			}
+		}
+	}); err != nil {
+		return nil, false, err
+	}
+	for i, sv := range svs {
+		if bad[i] {
+			failed = append(failed, sv)
+		}
+	}
+	return failed, anyDead.Load() || len(failed) > 0, nil
+}
+
+// parallel runs f(0) … f(n-1) on up to listWorkers goroutines and stops
+// handing out indexes when ctx is done (an error of kind Canceled).
+func parallel(ctx context.Context, n int, f func(i int)) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(listWorkers, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
+	}
+	return nil
+}
