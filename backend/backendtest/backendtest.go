@@ -78,9 +78,12 @@ const (
 	// Warm: backend.Warmer makes, counts, hands out and drains warm
 	// subvolumes (see warm.go).
 	Warm
+	// ListUsage: List with ListOptions.WithUsage fills Subvol.Usage of
+	// every entry. Without it, List must leave Usage nil.
+	ListUsage
 )
 
-var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels", "Reconcile", "Snapshot", "Warm"}
+var capNames = []string{"Resize", "Shrink", "Clone", "Usage", "Ping", "Retain", "Archive", "Owner", "Labels", "Reconcile", "Snapshot", "Warm", "ListUsage"}
 
 // String returns the capabilities' names joined with "|".
 func (c Capability) String() string {
@@ -181,6 +184,9 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 		{"CanceledContext", testCanceledContext},
 		{"InterruptedCreate", testInterruptedCreate},
 		{"ListSortedPaging", testListSortedPaging},
+		{"ListPagingStable", testListPagingStable},
+		{"ListNamesOnly", testListNamesOnly},
+		{"ListWithUsage", testListWithUsage},
 		{"ErrorKinds", testErrorKinds},
 		{"As", testAs},
 		{"Owner", testOwner},
@@ -1127,6 +1133,170 @@ func testListSortedPaging(t *testing.T, f *fixture) {
 			mustGreaterOrEqual(t, len(pages), 3, "5 subvolumes in pages of 2 need at least 3 pages")
 		}
 	}
+}
+
+// listOpts pages through b.List with opts (MaxResults, NamesOnly,
+// WithUsage), calling between after each page but the last.
+func listOpts(t *testing.T, f *fixture, opts backend.ListOptions, between func(page int)) []*backend.Subvol {
+	t.Helper()
+	var all []*backend.Subvol
+	for i := 0; i < maxPages; i++ {
+		page, err := f.b.List(f.ctx, &opts)
+		mustNoError(t, err, "List(%+v)", opts)
+		mustNotNil(t, page, "List(%+v) returned a nil page", opts)
+		if opts.MaxResults > 0 {
+			mustLessOrEqual(t, len(page.Subvols), opts.MaxResults, "page %d has more than MaxResults entries", i)
+		}
+		for j, sv := range page.Subvols {
+			mustNotNil(t, sv, "List entry %d of page %d", j, i)
+		}
+		all = append(all, page.Subvols...)
+		if page.NextPageToken == "" {
+			return all
+		}
+		mustTrue(t, page.NextPageToken != opts.PageToken, "the backend's List returned the page token %q twice", page.NextPageToken)
+		if between != nil {
+			between(i)
+		}
+		opts.PageToken = page.NextPageToken
+	}
+	t.Fatalf("the backend's List did not end after %d pages", maxPages)
+	return nil
+}
+
+// requireSortedOnce checks that names are strictly increasing (sorted, no
+// name twice) and that each of want appears.
+func requireSortedOnce(t *testing.T, all []*backend.Subvol, want []string, what string) {
+	t.Helper()
+	got := make([]string, len(all))
+	for i, sv := range all {
+		got[i] = sv.Name
+	}
+	for i := 1; i < len(got); i++ {
+		mustTrue(t, got[i-1] < got[i], "%s: %q then %q: not sorted, or a name repeated (all: %q)", what, got[i-1], got[i], got)
+	}
+	for _, w := range want {
+		mustTrue(t, slices.Contains(got, w), "%s lacks %q, which existed throughout (all: %q)", what, w, got)
+	}
+}
+
+// testListPagingStable creates and deletes subvolumes between pages: a
+// name that exists throughout must be listed exactly once.
+func testListPagingStable(t *testing.T, f *fixture) {
+	names := make([]string, 6)
+	for i := range names {
+		names[i] = f.name(t)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		f.create(t, n, f.base)
+	}
+	throughout := names[1:5]
+	for _, namesOnly := range []bool{false, true} {
+		var added []string
+		all := listOpts(t, f, backend.ListOptions{MaxResults: 2, NamesOnly: namesOnly}, func(page int) {
+			if page != 0 {
+				return
+			}
+			// After the first page: the first and last names go, a new
+			// one comes.
+			for _, n := range []string{names[0], names[5]} {
+				mustNoError(t, f.b.Delete(f.ctx, n, nil), "Delete(%q) between pages", n)
+			}
+			n := f.name(t)
+			f.create(t, n, f.base)
+			added = append(added, n)
+		})
+		requireSortedOnce(t, all, throughout, fmt.Sprintf("List with deletes and creates between pages (NamesOnly %v)", namesOnly))
+		// Put the first and last back for the next round; drop the new one.
+		for _, n := range []string{names[0], names[5]} {
+			_, err := f.b.Create(f.ctx, &backend.CreateRequest{Name: n, SizeBytes: f.base})
+			mustNoError(t, err, "Create(%q) again", n)
+		}
+		for _, n := range added {
+			mustNoError(t, f.b.Delete(f.ctx, n, nil), "Delete(%q)", n)
+		}
+	}
+}
+
+// testListNamesOnly checks that a names-only List has every subvolume once,
+// sorted, with the names and addresses Get reports, and (with Retain) not
+// the retained ones.
+func testListNamesOnly(t *testing.T, f *fixture) {
+	names := make([]string, 5)
+	want := map[string]*backend.Subvol{}
+	for i := range names {
+		names[i] = f.name(t)
+		want[names[i]] = f.create(t, names[i], f.base)
+	}
+	var retained string
+	if f.has(Retain) {
+		retained = names[4]
+		names = names[:4]
+		mustNoError(t, f.b.Delete(f.ctx, retained, &backend.DeleteOptions{Policy: backend.DeletePolicyRetain}), "Delete(%q, retain)", retained)
+	}
+	for _, maxResults := range []int{0, 2} {
+		all := listOpts(t, f, backend.ListOptions{MaxResults: maxResults, NamesOnly: true}, nil)
+		requireSortedOnce(t, all, names, fmt.Sprintf("names-only List (MaxResults %d)", maxResults))
+		for _, sv := range all {
+			if sv.Name == retained {
+				t.Fatalf("names-only List has %q, which was retained", retained)
+			}
+			w, ok := want[sv.Name]
+			if !ok {
+				continue
+			}
+			checkEqual(t, w.ID, sv.ID, "ID of %q in a names-only List", sv.Name)
+			checkEqual(t, w.Path, sv.Path, "Path of %q in a names-only List", sv.Name)
+			checkEqual(t, w.Volume, sv.Volume, "Volume of %q in a names-only List", sv.Name)
+			checkEqual(t, w.Servers, sv.Servers, "Servers of %q in a names-only List", sv.Name)
+		}
+	}
+}
+
+// testListWithUsage checks List with WithUsage: with ListUsage every entry
+// has the usage Usage reports (a write shows, eventually); without it,
+// none has any.
+func testListWithUsage(t *testing.T, f *fixture) {
+	names := []string{f.name(t), f.name(t)}
+	svs := map[string]*backend.Subvol{}
+	for _, n := range names {
+		svs[n] = f.create(t, n, f.base)
+	}
+	for _, namesOnly := range []bool{false, true} {
+		all := listOpts(t, f, backend.ListOptions{MaxResults: 1, WithUsage: true, NamesOnly: namesOnly}, nil)
+		requireSortedOnce(t, all, names, "List with usage")
+		for _, sv := range all {
+			if _, ours := svs[sv.Name]; !ours {
+				continue
+			}
+			if !f.has(ListUsage) {
+				mustTrue(t, sv.Usage == nil, "List with WithUsage filled the usage of %q, but the harness does not declare ListUsage", sv.Name)
+				continue
+			}
+			mustNotNil(t, sv.Usage, "usage of %q in List with WithUsage (NamesOnly %v)", sv.Name, namesOnly)
+			checkEqual(t, svs[sv.Name].SizeBytes, sv.Usage.Limit, "usage limit of %q in List", sv.Name)
+			checkTrue(t, sv.Usage.Used >= 0 && sv.Usage.Used <= sv.Usage.Limit, "usage of %q in List: %+v", sv.Name, *sv.Usage)
+		}
+	}
+	if !f.has(ListUsage) || !f.hasContent() {
+		return
+	}
+	data := pattern("list-usage", 256*1024)
+	mustNoError(t, f.opts.WriteFile(f.ctx, portable(svs[names[0]]), "f.bin", data))
+	err := poll(f.ctx, f.settle, func() (bool, error) {
+		page, err := f.b.List(f.ctx, &backend.ListOptions{WithUsage: true, NamesOnly: true})
+		if err != nil {
+			return false, err
+		}
+		for _, sv := range page.Subvols {
+			if sv.Name == names[0] && sv.Usage != nil && sv.Usage.Used >= int64(len(data)) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	mustNoError(t, err, "List with WithUsage never showed the %d bytes written to %q", len(data), names[0])
 }
 
 func testErrorKinds(t *testing.T, f *fixture) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,8 @@ var mutants = map[string][]string{
 	"undeclared-clone":    {"Clone"}, // not declared, yet clones
 	"refuses-dotted-name": {"ValidNames"},
 	"labels-dropped":      {"Labels"},
+	"offset-token":        {"ListPagingStable"}, // the page token is an offset
+	"list-usage-stale":    {"ListWithUsage"},
 }
 
 // skips lists the subtests a control must skip.
@@ -160,11 +163,11 @@ func (h *harness) Options() backendtest.Options {
 	if h.mode == "gib-rounding" {
 		unit = quota.GiB
 	}
-	caps := backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Reconcile | backendtest.Snapshot | backendtest.Warm
+	caps := backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Reconcile | backendtest.Snapshot | backendtest.Warm | backendtest.ListUsage
 	switch h.mode {
 	case "no-shrink":
 	case "unimplemented":
-		caps &^= backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Retain | backendtest.Archive
+		caps &^= backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Retain | backendtest.Archive | backendtest.ListUsage
 	case "undeclared-clone":
 		caps &^= backendtest.Clone
 		caps |= backendtest.Shrink
@@ -318,11 +321,48 @@ func (m *mutant) List(ctx context.Context, opts *backend.ListOptions) (*backend.
 		o.MaxResults = 0
 		opts = &o
 	}
+	if m.mode == "offset-token" && opts != nil && !opts.All {
+		return m.offsetList(ctx, opts)
+	}
 	page, err := m.Backend.List(ctx, opts)
-	if m.mode == "unsorted-list" && page != nil {
-		slices.Reverse(page.Subvols)
+	if page != nil {
+		switch m.mode {
+		case "unsorted-list":
+			slices.Reverse(page.Subvols)
+		case "unimplemented": // no bulk usage either
+			for _, sv := range page.Subvols {
+				sv.Usage = nil
+			}
+		case "list-usage-stale":
+			for _, sv := range page.Subvols {
+				if sv.Usage != nil {
+					sv.Usage.Used, sv.Usage.Available = 0, sv.Usage.Limit
+				}
+			}
+		}
 	}
 	return page, err
+}
+
+// offsetList pages by position: a delete between pages shifts the rest.
+func (m *mutant) offsetList(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
+	o := *opts
+	o.PageToken, o.MaxResults = "", 1<<20
+	page, err := m.Backend.List(ctx, &o)
+	if err != nil {
+		return nil, err
+	}
+	start, _ := strconv.Atoi(opts.PageToken)
+	start = min(start, len(page.Subvols))
+	end := len(page.Subvols)
+	if opts.MaxResults > 0 {
+		end = min(end, start+opts.MaxResults)
+	}
+	out := &backend.ListPage{Subvols: page.Subvols[start:end]}
+	if end < len(page.Subvols) {
+		out.NextPageToken = strconv.Itoa(end)
+	}
+	return out, nil
 }
 
 func (m *mutant) Resize(ctx context.Context, name string, size int64) (*backend.Subvol, error) {

@@ -9,13 +9,24 @@ import (
 	"time"
 
 	"github.com/subvolkit/subvolkit/quota"
+	"github.com/subvolkit/subvolkit/subvol"
 )
 
-// BenchmarkListUsage2000 measures the read side at scale (measurement only):
-// with N subvolumes (2 000, or $SUBVOLKIT_BENCH_LIST_N) on the volume, it
-// reports list-vs-readdir (Pool.List time over os.ReadDir of the volume
-// root, interleaved in one loop; lower is better, 1 is ReadDir's speed) and
-// usage<N>-ms (Pool.Usage of every subvolume, one call each, in sequence).
+// BenchmarkListUsage2000 measures the read side at scale: with N
+// subvolumes (2 000, or $SUBVOLKIT_BENCH_LIST_N) on the volume it reports,
+// measured interleaved in one loop so that the machine's load hits all
+// alike:
+//
+//   - list-vs-readdir: a names-only List (Pool.ListPage with NamesOnly, all
+//     pages) over an os.ReadDir of the volume's root; lower is better, 1 is
+//     ReadDir's speed (goal ≤ 1.5);
+//   - list-details-vs-readdir: Pool.List (sizes, owners, labels) over ReadDir;
+//   - usage2000-ms: Pool.ListPage with WithUsage of all N (details, limits
+//     and usage, the bulk path; the name stays usage2000-ms whatever N is),
+//     next to its baseline quota-list-xml-ms, one `gluster volume quota VOL
+//     list --xml` through the cluster's runner, and to usage-one-by-one-ms,
+//     Pool.Usage of every subvolume in sequence; usage-vs-quota-list is
+//     their ratio (goal ≤ 0.5).
 //
 //	CI=true go test -run=NONE -bench=ListUsage2000 -benchtime=1x ./backend/cli/
 func BenchmarkListUsage2000(b *testing.B) {
@@ -53,44 +64,96 @@ func BenchmarkListUsage2000(b *testing.B) {
 		}
 	})
 
-	var tList, tReadDir, tUsage time.Duration
+	// listAll pages through Pool.ListPage with opts and returns the count.
+	listAll := func(opts subvol.ListOptions) int {
+		count := 0
+		for {
+			page, err := e.pool.ListPage(ctx, &opts)
+			if err != nil {
+				b.Fatalf("ListPage(%+v): %v", opts, err)
+			}
+			for _, sv := range page.Subvols {
+				if opts.WithUsage && sv.Usage == nil {
+					b.Fatalf("ListPage with usage: %s has none", sv.Name)
+				}
+			}
+			count += len(page.Subvols)
+			if page.NextPageToken == "" {
+				return count
+			}
+			opts.PageToken = page.NextPageToken
+		}
+	}
+	var tNames, tDetails, tReadDir, tUsage, tQuotaList, tOneByOne time.Duration
+	timed := func(acc *time.Duration, f func()) {
+		start := time.Now()
+		f()
+		*acc += time.Since(start)
+	}
+	steps := []func(){
+		func() {
+			timed(&tReadDir, func() {
+				ents, err := os.ReadDir(e.root)
+				if err != nil || len(ents) < n {
+					b.Fatalf("ReadDir: %d entries, %v", len(ents), err)
+				}
+			})
+		},
+		func() {
+			timed(&tNames, func() {
+				if got := listAll(subvol.ListOptions{NamesOnly: true}); got < n {
+					b.Fatalf("names-only List: %d subvolumes", got)
+				}
+			})
+		},
+		func() {
+			timed(&tDetails, func() {
+				subs, err := e.pool.List(ctx)
+				if err != nil || len(subs) < n {
+					b.Fatalf("List: %d subvolumes, %v", len(subs), err)
+				}
+			})
+		},
+		func() {
+			timed(&tUsage, func() {
+				if got := listAll(subvol.ListOptions{WithUsage: true}); got < n {
+					b.Fatalf("List with usage: %d subvolumes", got)
+				}
+			})
+		},
+		func() {
+			timed(&tQuotaList, func() {
+				out, errOut, err := e.c.Runner(1).Run(ctx, "--mode=script", "--xml", "volume", "quota", e.c.Volume(), "list")
+				if err != nil {
+					b.Fatalf("quota list: %v: %s %s", err, out, errOut)
+				}
+			})
+		},
+	}
 	b.ResetTimer()
 	for i := range b.N {
-		list := func() {
-			start := time.Now()
-			subs, err := e.pool.List(ctx)
-			tList += time.Since(start)
-			if err != nil || len(subs) < n {
-				b.Fatalf("List: %d subvolumes, %v", len(subs), err)
+		// Rotate the order each iteration; ReadDir runs next to each list.
+		for j := range steps {
+			steps[(i+j)%len(steps)]()
+		}
+		timed(&tOneByOne, func() {
+			for _, nm := range names {
+				if _, err := e.pool.Usage(ctx, nm); err != nil {
+					b.Fatalf("Usage %s: %v", nm, err)
+				}
 			}
-		}
-		readDir := func() {
-			start := time.Now()
-			ents, err := os.ReadDir(e.root)
-			tReadDir += time.Since(start)
-			if err != nil || len(ents) < n {
-				b.Fatalf("ReadDir: %d entries, %v", len(ents), err)
-			}
-		}
-		if i%2 == 0 {
-			list()
-			readDir()
-		} else {
-			readDir()
-			list()
-		}
-		start := time.Now()
-		for _, nm := range names {
-			if _, err := e.pool.Usage(ctx, nm); err != nil {
-				b.Fatalf("Usage %s: %v", nm, err)
-			}
-		}
-		tUsage += time.Since(start)
+		})
 	}
 	b.StopTimer()
 	per := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e6 }
-	b.ReportMetric(float64(tList)/float64(tReadDir), "list-vs-readdir")
-	b.ReportMetric(per(tList), "list-ms")
+	b.ReportMetric(float64(tNames)/float64(tReadDir), "list-vs-readdir")
+	b.ReportMetric(float64(tDetails)/float64(tReadDir), "list-details-vs-readdir")
 	b.ReportMetric(per(tReadDir), "readdir-ms")
-	b.ReportMetric(per(tUsage), "usage"+strconv.Itoa(n)+"-ms")
+	b.ReportMetric(per(tNames), "list-names-ms")
+	b.ReportMetric(per(tDetails), "list-details-ms")
+	b.ReportMetric(per(tUsage), "usage2000-ms")
+	b.ReportMetric(per(tQuotaList), "quota-list-xml-ms")
+	b.ReportMetric(float64(tUsage)/float64(tQuotaList), "usage-vs-quota-list")
+	b.ReportMetric(per(tOneByOne), "usage-one-by-one-ms")
+	b.ReportMetric(float64(n), "subvolumes")
 }

@@ -114,7 +114,7 @@ func sideBySide(b *testing.B, raw, pool func(i int) error) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e6 }
 	b.ReportMetric(ms(tRaw), "raw-ms/op")
 	b.ReportMetric(ms(tPool), "pool-ms/op")
-	b.ReportMetric(float64(tPool)/float64(tRaw), "pool/raw")
+	b.ReportMetric(float64(tPool)/float64(tRaw), "pool-vs-raw")
 }
 
 // BenchmarkAllocate: mkdir + limit-usage by hand versus Pool.Allocate

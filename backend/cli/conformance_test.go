@@ -37,7 +37,7 @@ func (h *cliHarness) Options() backendtest.Options {
 	return backendtest.Options{
 		SizeUnit:     1,
 		MaxSizeBytes: h.capacity,
-		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Shrink | backendtest.Reconcile | backendtest.Snapshot | backendtest.Warm,
+		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Shrink | backendtest.Reconcile | backendtest.Snapshot | backendtest.Warm | backendtest.ListUsage,
 		AsTypes:      []any{new(*cli.Backend), new(cli.Runner)},
 		WriteFile: func(ctx context.Context, sv *subvol.Subvol, path string, data []byte) error {
 			p := filepath.Join(root, sv.Path, path)

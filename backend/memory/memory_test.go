@@ -46,7 +46,7 @@ func (h *harness) MakeBackend(ctx context.Context, t *testing.T) (backend.Backen
 func (h *harness) Options() backendtest.Options {
 	o := backendtest.Options{
 		SizeUnit: 1, MaxSizeBytes: capacity,
-		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Shrink | backendtest.Reconcile | backendtest.Snapshot | backendtest.Warm,
+		Capabilities: backendtest.Resize | backendtest.Clone | backendtest.Usage | backendtest.Ping | backendtest.Retain | backendtest.Archive | backendtest.Owner | backendtest.Labels | backendtest.Shrink | backendtest.Reconcile | backendtest.Snapshot | backendtest.Warm | backendtest.ListUsage,
 		AsTypes:      []any{new(*memory.Backend)},
 	}
 	if h.withDir {
