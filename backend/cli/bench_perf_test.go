@@ -15,18 +15,16 @@ import (
 // BenchmarkListUsage2000 measures the read side at scale: with N
 // subvolumes (2 000, or $SUBVOLKIT_BENCH_LIST_N) on the volume it reports,
 // measured interleaved in one loop so that the machine's load hits all
-// alike:
-//
-//   - list-vs-readdir: a names-only List (Pool.ListPage with NamesOnly, all
-//     pages) over an os.ReadDir of the volume's root; lower is better, 1 is
-//     ReadDir's speed (goal ≤ 1.5);
-//   - list-details-vs-readdir: Pool.List (sizes, owners, labels) over ReadDir;
-//   - usage2000-ms: Pool.ListPage with WithUsage of all N (details, limits
-//     and usage, the bulk path; the name stays usage2000-ms whatever N is),
-//     next to its baseline quota-list-xml-ms, one `gluster volume quota VOL
-//     list --xml` through the cluster's runner, and to usage-one-by-one-ms,
-//     Pool.Usage of every subvolume in sequence; usage-vs-quota-list is
-//     their ratio (goal ≤ 0.5).
+// alike: list-vs-readdir, a names-only List (Pool.ListPage with NamesOnly,
+// all pages) over an os.ReadDir of the volume's root (lower is better, 1 is
+// ReadDir's speed; goal at most 1.5); list-details-vs-readdir, Pool.List
+// (sizes, owners, labels) over ReadDir; usage2000-ms, Pool.ListPage with
+// WithUsage of all N (details, limits and usage: the bulk path; the name
+// stays usage2000-ms whatever N is), next to its baseline
+// quota-list-xml-ms, one `gluster volume quota VOL list --xml` through the
+// cluster's runner, and usage-one-by-one-ms, Pool.Usage of every subvolume
+// in sequence; usage-vs-quota-list is the bulk path over the baseline
+// (goal at most 0.5).
 //
 //	CI=true go test -run=NONE -bench=ListUsage2000 -benchtime=1x ./backend/cli/
 func BenchmarkListUsage2000(b *testing.B) {
