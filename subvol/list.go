@@ -2,6 +2,8 @@ package subvol
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/subvolkit/subvolkit"
@@ -24,8 +26,9 @@ type ListOptions struct {
 	// backend's to document.
 	NamesOnly bool
 	// WithUsage fills Subvol.Usage of every entry: in bulk where the
-	// backend can, else with one usage call per entry (backends that
-	// report usage). An entry deleted meanwhile keeps a nil Usage.
+	// backend can, else with one usage call per entry (a few at a time,
+	// for backends that report usage). An entry whose usage cannot be read
+	// (deleted meanwhile, or a failed read) keeps a nil Usage.
 	WithUsage bool
 }
 
@@ -69,27 +72,46 @@ func (p *Pool) ListPage(ctx context.Context, opts *ListOptions) (_ *ListPage, er
 	return out, nil
 }
 
-// fillUsage asks the backend, one call each, for the usage of the entries
-// its List left without one.
+// fillUsageWorkers bounds the usage calls fillUsage makes at once.
+const fillUsageWorkers = 8
+
+// fillUsage asks the backend, one call each (a few at a time), for the
+// usage of the entries its List left without one. An entry whose usage
+// cannot be read (deleted meanwhile, a failed call: logged) keeps a nil
+// Usage; a backend that cannot report usage leaves them all nil.
 func (p *Pool) fillUsage(ctx context.Context, svs []*Subvol) error {
 	const op = "list"
 	u, ok := p.b.(backend.UsageReader)
 	if !ok {
 		return nil
 	}
+	var todo []*Subvol
 	for _, sv := range svs {
-		if sv.Usage != nil {
-			continue
+		if sv.Usage == nil {
+			todo = append(todo, sv)
 		}
-		us, err := u.Usage(ctx, sv.Name)
-		switch {
-		case err == nil:
-			sv.Usage = us
-		case subvolkit.KindOf(err) == subvolkit.NotFound:
-			// deleted meanwhile
-		default:
-			return subvolkit.WithOp(op, sv.Name, err)
-		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(fillUsageWorkers, len(todo)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				us, err := u.Usage(ctx, todo[i].Name)
+				if err == nil {
+					todo[i].Usage = us
+				} else if k := subvolkit.KindOf(err); k != subvolkit.NotFound && k != subvolkit.Unimplemented {
+					p.log.WarnContext(ctx, "usage of a listed subvolume", "name", todo[i].Name, "err", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return subvolkit.E(subvolkit.Canceled, op, "", err)
 	}
 	return nil
 }

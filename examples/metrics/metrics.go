@@ -278,30 +278,30 @@ func (m *Metrics) Run(ctx context.Context, pool *subvol.Pool) {
 	}
 }
 
-// Refresh reads List and then Usage of every subvolume (at most
-// Concurrency at a time, at most MaxSubvolumes of them, within
-// RefreshTimeout) and replaces the per-subvolume gauges. A failed Usage
+// Refresh lists the subvolumes with their usage (Pool.ListPage with
+// WithUsage: in bulk where the backend can; else one Usage call per
+// subvolume, at most Concurrency at a time), at most MaxSubvolumes of them,
+// within RefreshTimeout, and replaces the per-subvolume gauges. A failed Usage
 // leaves that subvolume's used bytes and files out; a failed List keeps the
 // previous values and is returned.
 func (m *Metrics) Refresh(ctx context.Context, pool *subvol.Pool) error {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.RefreshTimeout)
 	defer cancel()
 	start := time.Now()
-	svs, err := pool.List(ctx)
+	svs, skipped, err := listWithUsage(ctx, pool, m.opts.MaxSubvolumes)
 	if err != nil {
 		m.refreshE.Inc()
 		return err
-	}
-	skipped := 0
-	if len(svs) > m.opts.MaxSubvolumes {
-		skipped = len(svs) - m.opts.MaxSubvolumes
-		svs = svs[:m.opts.MaxSubvolumes]
 	}
 	rows := make([]usageRow, len(svs))
 	sem := make(chan struct{}, m.opts.Concurrency)
 	var wg sync.WaitGroup
 	for i, sv := range svs {
 		rows[i] = usageRow{name: sv.Name, volume: sv.Volume, limit: sv.SizeBytes, used: -1, files: -1}
+		if sv.Usage != nil { // read in bulk by the List
+			rows[i].fill(sv.Usage)
+			continue
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(r *usageRow) {
@@ -316,6 +316,29 @@ func (m *Metrics) Refresh(ctx context.Context, pool *subvol.Pool) error {
 	wg.Wait()
 	m.usage.set(rows, len(svs)+skipped, skipped, time.Since(start), time.Now())
 	return nil
+}
+
+// listWithUsage lists the pool's subvolumes with their usage (read in bulk
+// where the backend can), at most max of them; the others are only
+// counted.
+func listWithUsage(ctx context.Context, pool *subvol.Pool, max int) (svs []*subvol.Subvol, skipped int, err error) {
+	opts := &subvol.ListOptions{WithUsage: true, MaxResults: min(max, 1000)}
+	for {
+		page, err := pool.ListPage(ctx, opts)
+		if err != nil {
+			return nil, 0, err
+		}
+		take := min(len(page.Subvols), max-len(svs))
+		svs = append(svs, page.Subvols[:take]...)
+		skipped += len(page.Subvols) - take
+		if page.NextPageToken == "" {
+			return svs, skipped, nil
+		}
+		opts.PageToken = page.NextPageToken
+		if len(svs) == max { // only counting from here on
+			opts.WithUsage = false
+		}
+	}
 }
 
 // usageRow is what a refresh learnt of one subvolume; -1 means unknown.

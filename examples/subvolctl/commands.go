@@ -241,17 +241,13 @@ func (a *app) usageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			names := args
-			if len(names) == 0 {
-				svs, err := pool.List(ctx)
-				if err != nil {
-					return err
-				}
-				for _, sv := range svs {
-					names = append(names, sv.Name)
-				}
+			var rows []usageView
+			var firstErr error
+			if len(args) == 0 {
+				rows, firstErr = usageListed(ctx, pool, parallel)
+			} else {
+				rows, firstErr = usageAll(ctx, pool, args, parallel)
 			}
-			rows, firstErr := usageAll(ctx, pool, names, parallel)
 			if len(args) == 1 && firstErr != nil {
 				return firstErr // one subvolume asked for: its error is the answer
 			}
@@ -270,6 +266,40 @@ func (a *app) usageCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&parallel, "parallel", 8, "usage reads in flight")
 	return cmd
+}
+
+// usageListed reads every subvolume's usage with the listing (in bulk where
+// the backend can); those the listing has none for are read one by one.
+func usageListed(ctx context.Context, pool *subvol.Pool, parallel int) ([]usageView, error) {
+	var rows []usageView
+	var missing []string
+	at := map[string]int{}
+	opts := &subvol.ListOptions{WithUsage: true}
+	for {
+		page, err := pool.ListPage(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, sv := range page.Subvols {
+			if sv.Usage == nil {
+				at[sv.Name] = len(rows)
+				missing = append(missing, sv.Name)
+			}
+			rows = append(rows, usageView{Name: sv.Name})
+			if sv.Usage != nil {
+				rows[len(rows)-1] = usageOf(sv.Name, sv.Usage)
+			}
+		}
+		if page.NextPageToken == "" {
+			break
+		}
+		opts.PageToken = page.NextPageToken
+	}
+	more, err := usageAll(ctx, pool, missing, parallel)
+	for _, r := range more {
+		rows[at[r.Name]] = r
+	}
+	return rows, err
 }
 
 // usageAll reads the usage of names, parallel at a time. A failed read is
