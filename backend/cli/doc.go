@@ -41,8 +41,8 @@
 // client deep-mounts server:/<volume>/<name> (GlusterFS ≥ 3.12). With
 // features.quota-deem-statfs on (the default once quota is enabled) df in
 // such a mount reports the limit as the size. The backend keeps its own
-// files in /.subvolkit (locks, staging, trash, archive, warm); subvolume names never
-// start with a dot.
+// files in /.subvolkit (locks, staging, trash, archive, warm, the index of
+// retained subvolumes); subvolume names never start with a dot.
 //
 // Every subvolume carries an owner marker, the trusted.subvolkit.v1 extended
 // attribute (writable only with CAP_SYS_ADMIN, so workloads cannot forge or
@@ -52,10 +52,12 @@
 //
 // Create and Clone build the subvolume in /.subvolkit/staging/<name>.<nonce>:
 //
-//	mkdir → marker "creating" → owner and mode → limit-usage → read back → (copy) → marker "ready" → rename to /<name>
+//	mkdir (with its final mode) → marker → owner → limit-usage → read back the limit → (copy) → rename to /<name>
 //
-// A rename keeps the directory's quota limit, so the volume's root only ever
-// holds complete subvolumes. A failure removes what was made, also when the
+// The marker is written once: while the directory is in the staging area,
+// the area says it is incomplete. A rename keeps the directory's quota
+// limit, so the volume's root only ever holds complete subvolumes (and
+// retained ones, whose names stay taken). A failure removes what was made, also when the
 // context is cancelled; a crash leaves a staging entry that the next Create,
 // Clone or Delete of the name, or Reconcile, removes. Resize writes the new
 // size into the marker as pending before it changes the limit, and makes it
@@ -76,7 +78,11 @@
 // after a restart; Purge runs a pass under a context and PurgeStatus reports
 // progress; Close stops it. Archive marks, renames into /.subvolkit/archive,
 // then removes the limit; each step is finished by the next call or by
-// Reconcile.
+// Reconcile. Retain adds the name to /.subvolkit/retained (an empty file per
+// name) before the marker says "retained"; deleting the retained subvolume
+// removes the entry after. A stale entry (a crash in between) costs List one
+// marker read and is removed by Reconcile with Repair, which also indexes
+// retained subvolumes the index lacks.
 //
 // Warm subvolumes (backend.Warmer; subvol.Pool.SetWarm keeps them stocked)
 // are built like Create's, as /.subvolkit/staging/_warm-<size>.<nonce>, and
@@ -121,10 +127,35 @@
 // The backend mounts the volume for directory work, and a second time with
 // glusterd's quota client pid (read only: limits and usage come from the
 // quota extended attributes in well under a millisecond, instead of a
-// ~50 ms `quota list`; see Options.NoQuotaAuxMount). Each call first checks
-// the main mount with a statfs; if its FUSE client has died it is lazily
-// unmounted and mounted again, and a dead aux mount is mounted again (or the
-// CLI used), so a long-running process survives a killed client.
+// ~50 ms `quota list`; see Options.NoQuotaAuxMount). Calls learn the main
+// mount's health from their own first call on it (the name lock, or the
+// look-up of a read): if that fails with ENOTCONN or ECONNABORTED (its FUSE
+// client has died), the mount is lazily unmounted and mounted again and the
+// call goes on (a read is retried once); Purge, Reconcile, List with All and
+// the snapshot calls check it with a statfs first. A dead aux mount is
+// mounted again (or the CLI used), so a long-running process survives a
+// killed client. The per-name lock keeps up to 16 open descriptions of the
+// lock file for reuse (one per held lock: OFD locks belong to the
+// description), dropped when the mount is replaced.
+//
+// # Listing
+//
+// The volume's root holds only complete subvolumes, so List reads names
+// with one ReadDir of the root. Details (size, owner, labels, creation
+// time, source) come from the owner markers and, with
+// backend.ListOptions.WithUsage, limits and usage from the quota extended
+// attributes on the aux mount: read for the whole page by 16 goroutines,
+// with no per-entry lock, statfs or CLI call; without an aux mount usage
+// comes from one `quota list` for the whole page. An entry whose usage
+// cannot be read has a nil Usage. The page token is the last name of the
+// previous page: creates and deletes between pages never make a page skip or
+// repeat a name that exists throughout. ListOptions.NamesOnly is that
+// ReadDir (and one of /.subvolkit/retained, to leave retained subvolumes out)
+// with no per-entry call, so it may also include what a full List leaves
+// out: a directory someone made at the root by hand (no owner marker), and
+// the leftovers of an older version or of a crashed archive at the root;
+// Get, a full List, and List with ListOptions.All (which keeps reporting
+// everything, staging leftovers without a marker too) tell them apart.
 //
 // # Capabilities
 //
