@@ -28,6 +28,14 @@ const retainedDir = metaDir + "/retained"
 // workers than cores keep the client busy.
 const listWorkers = 16
 
+// auxWorkers bounds the goroutines reading quota attributes on the aux
+// mount, and auxPrimeMin is the page size from which a ReadDir of the aux
+// root comes first (see auxUsages).
+const (
+	auxWorkers  = 4
+	auxPrimeMin = 32
+)
+
 // List implements backend.Backend: the ready subvolumes at the volume's
 // root, sorted by name; the page token is the last name of the previous
 // page. Names come from one read of the root directory (the root only
@@ -73,6 +81,9 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 			return nil, err
 		}
 	}
+	// limits are the recorded sizes of the entries read in full with no
+	// resize pending: their quota limits, for the usage.
+	limits := map[string]int64{}
 	page := &backend.ListPage{}
 	for len(names) > 0 {
 		chunk := names
@@ -84,7 +95,7 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 		if opts.NamesOnly {
 			svs, err = b.namesOnly(ctx, chunk, retained)
 		} else {
-			svs, err = b.details(ctx, chunk)
+			svs, err = b.details(ctx, chunk, limits)
 		}
 		if err != nil {
 			return nil, err
@@ -98,7 +109,7 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 		}
 	}
 	if opts.WithUsage {
-		if err := b.bulkUsage(ctx, page.Subvols); err != nil {
+		if err := b.bulkUsage(ctx, page.Subvols, limits); err != nil {
 			return nil, err
 		}
 	}
@@ -164,9 +175,10 @@ func (b *Backend) namesOnly(ctx context.Context, names []string, retained map[st
 
 // details reads the marker and owner of every name, in parallel, and
 // returns the ready subvolumes among them in order.
-func (b *Backend) details(ctx context.Context, names []string) ([]*backend.Subvol, error) {
+func (b *Backend) details(ctx context.Context, names []string, limits map[string]int64) ([]*backend.Subvol, error) {
 	out := make([]*backend.Subvol, len(names))
 	errs := make([]error, len(names))
+	pending := make([]int64, len(names))
 	if err := parallel(ctx, len(names), func(i int) {
 		// The marker first: its look-up also refreshes the attributes
 		// the lstat then reads (from the kernel's cache, mostly).
@@ -187,7 +199,7 @@ func (b *Backend) details(ctx context.Context, names []string) ([]*backend.Subvo
 			}
 			return
 		}
-		out[i] = b.subvol(names[i], m, &st)
+		out[i], pending[i] = b.subvol(names[i], m, &st), m.Pending
 	}); err != nil {
 		return nil, err
 	}
@@ -199,6 +211,9 @@ func (b *Backend) details(ctx context.Context, names []string) ([]*backend.Subvo
 		if sv != nil {
 			svs = append(svs, sv)
 		}
+		if sv != nil && pending[i] == 0 {
+			limits[sv.Name] = sv.SizeBytes
+		}
 	}
 	return svs, nil
 }
@@ -207,19 +222,19 @@ func (b *Backend) details(ctx context.Context, names []string) ([]*backend.Subvo
 // attributes on the aux mount, read in parallel, or else (no aux mount, or
 // it failed and cannot be healed) from one `quota list` call for all. An
 // entry whose usage cannot be read keeps a nil Usage.
-func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol) error {
+func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol, limits map[string]int64) error {
 	if len(svs) == 0 {
 		return nil
 	}
 	todo := svs
 	if b.aux != "" {
-		failed, dead, err := b.auxUsages(ctx, svs)
+		failed, dead, err := b.auxUsages(ctx, svs, limits)
 		if err != nil {
 			return err
 		}
 		if dead {
 			if herr := b.healAux(ctx); herr == nil {
-				if failed, dead, err = b.auxUsages(ctx, failed); err != nil {
+				if failed, dead, err = b.auxUsages(ctx, failed, limits); err != nil {
 					return err
 				}
 			}
@@ -250,12 +265,27 @@ func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol) error {
 // auxUsages reads the limit and usage of every entry through the aux
 // mount. It returns the entries it could not read because the aux mount's
 // client is dead (dead is then true).
-func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol) (failed []*backend.Subvol, dead bool, err error) {
+//
+// A page of many entries starts with a ReadDir of the aux mount's root,
+// whose answer (READDIRPLUS) leaves every entry in the kernel's cache, so
+// that the getxattr calls need no look-up each. An entry whose details were
+// read (a full List) and that has no resize pending takes its limit from
+// the marker, the size Reconcile keeps the limit equal to; only its usage
+// is read. The aux mount's client answers these calls one at a time, so a
+// few workers are enough.
+func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol, limits map[string]int64) (failed []*backend.Subvol, dead bool, err error) {
+	if len(svs) >= auxPrimeMin {
+		_, _ = os.ReadDir(b.aux) // a failure shows in the getxattr calls
+	}
 	bad := make([]bool, len(svs))
 	var anyDead atomic.Bool
-	if err := parallel(ctx, len(svs), func(i int) {
+	if err := parallelN(ctx, auxWorkers, len(svs), func(i int) {
 		path := svs[i].Path[1:]
-		hard, err := b.auxLimit(b.aux, path)
+		hard, ok := limits[svs[i].Name]
+		var err error
+		if !ok {
+			hard, err = b.auxLimit(b.aux, path)
+		}
 		if err == nil {
 			var used, files, dirs int64
 			if used, files, dirs, err = b.auxUsage(path); err == nil {
@@ -285,9 +315,14 @@ func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol) (failed 
 // parallel runs f(0) … f(n-1) on up to listWorkers goroutines and stops
 // handing out indexes when ctx is done (an error of kind Canceled).
 func parallel(ctx context.Context, n int, f func(i int)) error {
+	return parallelN(ctx, listWorkers, n, f)
+}
+
+// parallelN is parallel with up to workers goroutines.
+func parallelN(ctx context.Context, workers, n int, f func(i int)) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(listWorkers, n) {
+	for range min(workers, n) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
