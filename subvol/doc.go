@@ -20,6 +20,11 @@
 //   - A cancelled context is Canceled, and the backend leaves nothing
 //     half-made (or something the next Allocate or Delete finishes).
 //
+// List returns every subvolume with its details; ListPage reads one page
+// (ListOptions: a stable page token, MaxResults to bound memory, NamesOnly
+// for just the names, WithUsage for every entry's usage, read in bulk where
+// the backend can), for listings of thousands.
+//
 // Close waits for the operations in flight, refuses new ones with
 // FailedPrecondition and then closes the backend, as sql.DB.Close does;
 // Shutdown bounds the wait with a context.

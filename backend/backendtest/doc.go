@@ -55,8 +55,8 @@
 //   - Sizes are multiples of Options.SizeUnit. The usual size is 16 MiB
 //     rounded up to SizeUnit; the backend must have room for about
 //     3*Concurrency subvolumes of twice that size at once.
-//   - The suite makes 46 + 3*Concurrency Create or Clone calls (70 with the
-//     default Concurrency of 8), of which up to 33 + Concurrency succeed; the
+//   - The suite makes 65 + 3*Concurrency Create or Clone calls (89 with the
+//     default Concurrency of 8), of which up to 52 + Concurrency succeed; the
 //     others fail early (a duplicate name, a cancelled context, a bad
 //     argument). On a slow real cluster, Concurrency 4 keeps it under 60.
 //
@@ -64,7 +64,8 @@
 //
 // Each harness declares the optional behaviours its backend has, as a set of
 // Capability bits in Options.Capabilities (Resize, Shrink, Clone, Usage,
-// Ping, Retain, Archive, Owner, Labels, Reconcile, Snapshot, Warm), and the
+// Ping, Retain, Archive, Owner, Labels, Reconcile, Snapshot, Warm,
+// ListUsage), and the
 // types its As documents in
 // Options.AsTypes. A declared capability that answers Unimplemented fails;
 // an undeclared one must answer Unimplemented (the subtest is then skipped,
@@ -74,6 +75,13 @@
 // succeed for every type in AsTypes and fail for any other. Content checks
 // (a clone copies the data; usage grows after a write) run only when
 // Options.WriteFile and Options.ReadFile are set.
+//
+// List must page by a stable token: subvolumes created or deleted between
+// pages never make a page skip or repeat a name that exists throughout
+// (ListPagingStable). A names-only List (ListNamesOnly) has every
+// subvolume, with the ID, Path, Volume and Servers Get reports, and no
+// retained one; List with WithUsage (ListWithUsage) fills every entry's
+// usage with ListUsage and none without it.
 //
 // Every valid subvolume name must be accepted: a backend that cannot
 // represent one (heketi's names have no '.') maps it one-to-one.
