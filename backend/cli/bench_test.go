@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,10 +43,15 @@ var (
 	benchE    *benchEnv
 )
 
-// sharedBench starts one cluster for all benchmarks of this run.
+// sharedBench starts one cluster for all benchmarks of this run: one node,
+// or $SUBVOLKIT_BENCH_NODES (2 or 3: a replica volume, a brick per node).
 func sharedBench(b *testing.B) *benchEnv {
 	benchOnce.Do(func() {
-		c, err := glustertest.Start(context.Background(), &glustertest.Options{Nodes: 1})
+		nodes := 1
+		if n, err := strconv.Atoi(os.Getenv("SUBVOLKIT_BENCH_NODES")); err == nil && n > 0 {
+			nodes = n
+		}
+		c, err := glustertest.Start(context.Background(), &glustertest.Options{Nodes: nodes})
 		if err != nil {
 			b.Fatalf("start gluster: %v", err)
 		}
