@@ -30,7 +30,7 @@ const listWorkers = 16
 
 // auxWorkers bounds the goroutines reading quota attributes on the aux
 // mount, and auxPrimeMin is the page size from which a ReadDir of the aux
-// root comes first (see auxUsages).
+// root comes first (see list).
 const (
 	auxWorkers  = 4
 	auxPrimeMin = 32
@@ -71,9 +71,27 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 }
 
 func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
-	names, err := b.rootNames(opts.PageToken)
+	names, total, err := b.rootNames(opts.PageToken)
 	if err != nil {
 		return nil, err
+	}
+	// A page of a good part of the root reads usage after one ReadDir of
+	// the aux mount's root (see auxUsages), made while the details are
+	// read; a small page looks its entries up one by one.
+	primed := make(chan struct{})
+	close(primed)
+	if want := len(names); opts.WithUsage && b.aux != "" {
+		if opts.MaxResults > 0 {
+			want = min(want, opts.MaxResults)
+		}
+		if want >= auxPrimeMin && 4*want >= total {
+			primed = make(chan struct{})
+			go func(done chan struct{}) {
+				defer close(done)
+				_, _ = os.ReadDir(b.aux) // a failure shows in the getxattr calls
+			}(primed)
+			defer func() { <-primed }()
+		}
 	}
 	var retained map[string]bool
 	if opts.NamesOnly {
@@ -109,6 +127,7 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 		}
 	}
 	if opts.WithUsage {
+		<-primed
 		if err := b.bulkUsage(ctx, page.Subvols, limits); err != nil {
 			return nil, err
 		}
@@ -117,11 +136,12 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 }
 
 // rootNames reads the volume's root: the names of the directories that
-// could be subvolumes, sorted, after the token.
-func (b *Backend) rootNames(after string) ([]string, error) {
+// could be subvolumes, sorted, after the token, and the number of entries
+// in the root.
+func (b *Backend) rootNames(after string) ([]string, int, error) {
 	entries, err := os.ReadDir(b.mnt)
 	if err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		return nil, 0, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -130,7 +150,7 @@ func (b *Backend) rootNames(after string) ([]string, error) {
 		}
 	}
 	sort.Strings(names)
-	return names, nil
+	return names, len(entries), nil
 }
 
 // retainedIndex reads the index of retained subvolumes.
@@ -266,17 +286,14 @@ func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol, limits m
 // mount. It returns the entries it could not read because the aux mount's
 // client is dead (dead is then true).
 //
-// A page of many entries starts with a ReadDir of the aux mount's root,
-// whose answer (READDIRPLUS) leaves every entry in the kernel's cache, so
+// For a large page, list has just read the aux mount's root (ReadDir),
+// whose answer (READDIRPLUS) left every entry in the kernel's cache, so
 // that the getxattr calls need no look-up each. An entry whose details were
 // read (a full List) and that has no resize pending takes its limit from
 // the marker, the size Reconcile keeps the limit equal to; only its usage
 // is read. The aux mount's client answers these calls one at a time, so a
 // few workers are enough.
 func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol, limits map[string]int64) (failed []*backend.Subvol, dead bool, err error) {
-	if len(svs) >= auxPrimeMin {
-		_, _ = os.ReadDir(b.aux) // a failure shows in the getxattr calls
-	}
 	bad := make([]bool, len(svs))
 	var anyDead atomic.Bool
 	if err := parallelN(ctx, auxWorkers, len(svs), func(i int) {
@@ -285,17 +302,28 @@ func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol, limits m
 		var err error
 		if !ok {
 			hard, err = b.auxLimit(b.aux, path)
+			if errors.Is(err, syscall.ENODATA) {
+				hard, err = -1, nil // no limit, as Usage reports it
+			}
 		}
 		if err == nil {
-			var used, files, dirs int64
-			if used, files, dirs, err = b.auxUsage(path); err == nil {
+			used, files, dirs, uerr := b.auxUsage(path)
+			switch {
+			case errors.Is(uerr, syscall.ENODATA):
+				// Nothing accounted yet (a new, empty directory): as
+				// Usage reports it.
+				used, files, dirs = 0, -1, -1
+			case uerr != nil:
+				err = uerr
+			}
+			if err == nil {
 				u := quota.NewUsage(hard, used)
 				u.Files, u.Dirs = files, dirs
 				svs[i].Usage = &u
 				return
 			}
 		}
-		if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENODATA) {
+		if !errors.Is(err, syscall.ENOENT) {
 			bad[i] = true
 			if deadMountErr(err) || deadMount(err) {
 				anyDead.Store(true)
