@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
 )
@@ -82,7 +83,7 @@ func BenchmarkListUsage2000(b *testing.B) {
 			opts.PageToken = page.NextPageToken
 		}
 	}
-	var tNames, tDetails, tReadDir, tUsage, tQuotaList, tOneByOne time.Duration
+	var tNames, tDetails, tReadDir, tUsage, tQuotaList, tOneByOne, tBackend time.Duration
 	timed := func(acc *time.Duration, f func()) {
 		start := time.Now()
 		f()
@@ -134,6 +135,21 @@ func BenchmarkListUsage2000(b *testing.B) {
 		for j := range steps {
 			steps[(i+j)%len(steps)]()
 		}
+		// The backend's bulk path alone (no Pool fallback for entries it
+		// left without usage): how many it could not read.
+		timed(&tBackend, func() {
+			page, err := e.bk.List(ctx, &backend.ListOptions{WithUsage: true})
+			if err != nil {
+				b.Fatalf("backend List with usage: %v", err)
+			}
+			missing := 0
+			for _, sv := range page.Subvols {
+				if sv.Usage == nil {
+					missing++
+				}
+			}
+			b.ReportMetric(float64(missing), "backend-usage-missing")
+		})
 		timed(&tOneByOne, func() {
 			for _, nm := range names {
 				if _, err := e.pool.Usage(ctx, nm); err != nil {
@@ -153,5 +169,6 @@ func BenchmarkListUsage2000(b *testing.B) {
 	b.ReportMetric(per(tQuotaList), "quota-list-xml-ms")
 	b.ReportMetric(float64(tUsage)/float64(tQuotaList), "usage-vs-quota-list")
 	b.ReportMetric(per(tOneByOne), "usage-one-by-one-ms")
+	b.ReportMetric(per(tBackend), "usage-backend-ms")
 	b.ReportMetric(float64(n), "subvolumes")
 }

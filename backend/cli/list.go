@@ -262,7 +262,7 @@ func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol, limits m
 		if !dead {
 			return nil
 		}
-		b.log.WarnContext(ctx, "quota aux mount unusable; reading usage through the CLI", "entries", len(failed))
+		b.log.InfoContext(ctx, "usage not readable through the quota aux mount; reading it through the CLI", "entries", len(failed))
 		todo = failed
 	}
 	ls, err := b.g.listAllLimits(ctx)
@@ -323,11 +323,11 @@ func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol, limits m
 				return
 			}
 		}
-		if !errors.Is(err, syscall.ENOENT) {
-			bad[i] = true
-			if deadMountErr(err) || deadMount(err) {
-				anyDead.Store(true)
-			}
+		// ENOENT too: the aux mount can trail the main one for a moment
+		// (the entry was listed there); a second try, then the CLI, tell.
+		bad[i] = true
+		if deadMountErr(err) || deadMount(err) {
+			anyDead.Store(true)
 		}
 	}); err != nil {
 		return nil, false, err
