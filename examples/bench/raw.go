@@ -8,13 +8,35 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The raw baseline: what a script without subvolkit does, through the same
 // gluster CLI runner and the same FUSE mount of the volume root.
 
-// gluster runs the gluster CLI in script mode and returns its stdout.
+// gluster runs the gluster CLI in script mode and returns its stdout. Like
+// a careful script (and like the cli backend), it retries while glusterd's
+// volume lock is taken by another transaction ("Another transaction is in
+// progress"), doubling a 50 ms delay up to 2 s, for at most a minute.
 func (t *target) gluster(ctx context.Context, args ...string) ([]byte, error) {
+	delay := 50 * time.Millisecond
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := t.glusterOnce(ctx, args...)
+		if err == nil || !strings.Contains(err.Error(), "Another transaction is in progress") || time.Now().After(deadline) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// glusterOnce runs the gluster CLI once, as a naive script does.
+func (t *target) glusterOnce(ctx context.Context, args ...string) ([]byte, error) {
 	out, errOut, err := t.runner.Run(ctx, append([]string{"--mode=script"}, args...)...)
 	if err != nil {
 		return out, fmt.Errorf("gluster %s: %w: %s", strings.Join(args, " "), err,
@@ -23,12 +45,18 @@ func (t *target) gluster(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// rawAllocate is mkdir + `volume quota VOL limit-usage /name SIZE`.
+// rawAllocate is mkdir + `volume quota VOL limit-usage /name SIZE`,
+// retried while the volume lock is busy.
 func (t *target) rawAllocate(ctx context.Context, name string, size int64) error {
+	return t.rawAllocateWith(ctx, t.gluster, name, size)
+}
+
+// rawAllocateWith is rawAllocate through run (gluster or glusterOnce).
+func (t *target) rawAllocateWith(ctx context.Context, run func(context.Context, ...string) ([]byte, error), name string, size int64) error {
 	if err := os.Mkdir(filepath.Join(t.root, name), 0o755); err != nil {
 		return err
 	}
-	_, err := t.gluster(ctx, "volume", "quota", t.volume, "limit-usage", "/"+name, strconv.FormatInt(size, 10))
+	_, err := run(ctx, "volume", "quota", t.volume, "limit-usage", "/"+name, strconv.FormatInt(size, 10))
 	return err
 }
 
@@ -39,10 +67,18 @@ func (t *target) rawDelete(ctx context.Context, name string) error {
 	if err := os.RemoveAll(filepath.Join(t.root, name)); err != nil {
 		return err
 	}
-	if qerr != nil && !strings.Contains(qerr.Error(), "No limit") && !strings.Contains(qerr.Error(), "not set") {
+	if qerr != nil && !noLimit(qerr) {
 		return qerr
 	}
 	return nil
+}
+
+// noLimit reports whether err is `quota remove`'s answer for a directory
+// without a limit (glusterd 10: "removexattr failed … No data available").
+func noLimit(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "No data available") || strings.Contains(msg, "No limit") ||
+		strings.Contains(msg, "No such file")
 }
 
 // rawQuotaList is `volume quota VOL list --xml`: every limit and its usage.
