@@ -10,7 +10,18 @@ import (
 // first so that drift in the machine's load hits both alike, and returns
 // the durations of each. It stops at the first error.
 func interleave(ctx context.Context, rounds int, ours, raw func(ctx context.Context, i int) error) (o, r []time.Duration, err error) {
+	return interleaveSettled(ctx, rounds, nil, ours, raw)
+}
+
+// interleaveSettled is interleave that calls settle (if not nil), untimed,
+// before each timed call: to let background work finish first.
+func interleaveSettled(ctx context.Context, rounds int, settle func() error, ours, raw func(ctx context.Context, i int) error) (o, r []time.Duration, err error) {
 	timed := func(f func(context.Context, int) error, i int, acc *[]time.Duration) error {
+		if settle != nil {
+			if err := settle(); err != nil {
+				return err
+			}
+		}
 		start := time.Now()
 		if err := f(ctx, i); err != nil {
 			return err

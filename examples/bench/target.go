@@ -45,6 +45,8 @@ type target struct {
 	prefix  string // every name the run makes starts with it
 	seq     atomic.Int64
 	log     io.Writer
+	// warmSize is the size of the run's warm subvolumes (0: none made).
+	warmSize atomic.Int64
 
 	closeCluster func() error // tears the throwaway cluster down; nil for an own one
 	mu           sync.Mutex
@@ -232,10 +234,10 @@ func (t *target) close(ctx context.Context) error {
 	t.extraPools = nil
 	t.mu.Unlock()
 	for _, p := range extra {
-		errs = append(errs, p.Close())
+		errs = append(errs, p.SetWarm(nil), p.Close())
 	}
 	if t.pool != nil {
-		errs = append(errs, t.sweep(ctx), t.pool.Close())
+		errs = append(errs, t.drainWarm(ctx), t.sweep(ctx), t.pool.Close())
 		t.pool = nil
 	}
 	if t.closeCluster != nil {
