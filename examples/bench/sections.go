@@ -36,23 +36,14 @@ type bench struct {
 }
 
 func (b *bench) run(ctx context.Context, name string) (Section, error) {
-	switch name {
-	case "allocate":
-		return b.allocate(ctx)
-	case "delete":
-		return b.delete(ctx)
-	case "concurrent":
-		return b.concurrent(ctx)
-	case "burst":
-		return b.burst(ctx)
-	case "clone":
-		return b.clone(ctx)
-	case "list":
-		return b.list(ctx)
-	case "usage":
-		return b.usage(ctx)
+	f, ok := map[string]func(context.Context) (Section, error){
+		"allocate": b.allocate, "delete": b.delete, "concurrent": b.concurrent, "burst": b.burst,
+		"clone": b.clone, "list": b.list, "usage": b.usage,
+	}[name]
+	if !ok {
+		return Section{}, fmt.Errorf("unknown section %q", name)
 	}
-	return Section{}, fmt.Errorf("unknown section %q", name)
+	return f(ctx)
 }
 
 // deleteAll removes subvolumes (ours) and raw directories, 8 at a time,
