@@ -63,14 +63,12 @@ func (t *target) rawAllocateWith(ctx context.Context, run func(context.Context, 
 // rawDelete is `volume quota VOL remove /name` + rm -rf. A directory
 // without a limit (a failed rawAllocate) is removed all the same.
 func (t *target) rawDelete(ctx context.Context, name string) error {
-	_, qerr := t.gluster(ctx, "volume", "quota", t.volume, "remove", "/"+name)
-	if err := os.RemoveAll(filepath.Join(t.root, name)); err != nil {
+	// Keep the directory while its limit may still be set: removing it
+	// would leave a stale entry in the volume's quota.conf.
+	if _, err := t.gluster(ctx, "volume", "quota", t.volume, "remove", "/"+name); err != nil && !noLimit(err) {
 		return err
 	}
-	if qerr != nil && !noLimit(qerr) {
-		return qerr
-	}
-	return nil
+	return os.RemoveAll(filepath.Join(t.root, name))
 }
 
 // noLimit reports whether err is `quota remove`'s answer for a directory
