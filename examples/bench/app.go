@@ -53,8 +53,11 @@ func (g *globalFlags) check(cmd *cobra.Command) error {
 		return usageError{fmt.Errorf("--output %q: want table, markdown or json", g.output)}
 	}
 	own := g.target.volume != "" || g.target.servers != ""
-	if cmd.Flags().Changed("throwaway") && g.target.throwaway && own {
-		return usageError{errors.New("--throwaway and --volume/--servers exclude each other")}
+	if cmd.Flags().Changed("throwaway") && g.target.throwaway == own {
+		return usageError{errors.New("give either --throwaway or --volume and --servers")}
+	}
+	if own && (g.target.volume == "" || g.target.servers == "") {
+		return usageError{errors.New("give both --volume and --servers, or neither (for a throwaway cluster)")}
 	}
 	g.target.throwaway = !own
 	if g.target.nodes < 1 || g.target.nodes > 3 {

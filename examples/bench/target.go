@@ -94,9 +94,6 @@ func openTarget(ctx context.Context, f *targetFlags, logw io.Writer) (_ *target,
 			return subvol.NewPool(bk, opts), nil
 		}
 	} else {
-		if f.volume == "" || f.servers == "" {
-			return nil, errors.New("give both --volume and --servers, or neither (for a throwaway cluster)")
-		}
 		params = map[string]string{cli.ParamVolume: f.volume, cli.ParamServers: f.servers}
 		if f.glusterPath != "" {
 			params[cli.ParamGlusterPath] = f.glusterPath
