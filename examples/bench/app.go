@@ -16,28 +16,34 @@ import (
 // run executes the command line and returns the exit code: 0, 1 for a
 // failed run, 2 for a bad command line.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var usageErr bool
 	root := rootCmd(stdout, stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		usageErr = true
-		return err
-	})
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "subvolkit-bench: %v\n", err)
-		var ue usageError
-		if usageErr || errors.As(err, &ue) {
-			return 2
-		}
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "subvolkit-bench: %v\n", err)
+	if errors.As(err, new(runError)) {
 		return 1
 	}
-	return 0
+	return 2 // cobra's own errors and the checks of the flags
 }
 
-// usageError is a bad command line.
-type usageError struct{ error }
+// runError marks the errors of a run, as opposed to its command line.
+type runError struct{ err error }
+
+func (e runError) Error() string { return e.err.Error() }
+func (e runError) Unwrap() error { return e.err }
+
+// asRunError makes err (if any) a runError.
+func asRunError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return runError{err}
+}
 
 // globalFlags are the flags of every command.
 type globalFlags struct {
@@ -50,18 +56,18 @@ func (g *globalFlags) check(cmd *cobra.Command) error {
 	switch g.output {
 	case "table", "markdown", "json":
 	default:
-		return usageError{fmt.Errorf("--output %q: want table, markdown or json", g.output)}
+		return fmt.Errorf("--output %q: want table, markdown or json", g.output)
 	}
 	own := g.target.volume != "" || g.target.servers != ""
 	if cmd.Flags().Changed("throwaway") && g.target.throwaway == own {
-		return usageError{errors.New("give either --throwaway or --volume and --servers")}
+		return errors.New("give either --throwaway or --volume and --servers")
 	}
 	if own && (g.target.volume == "" || g.target.servers == "") {
-		return usageError{errors.New("give both --volume and --servers, or neither (for a throwaway cluster)")}
+		return errors.New("give both --volume and --servers, or neither (for a throwaway cluster)")
 	}
 	g.target.throwaway = !own
 	if g.target.nodes < 1 || g.target.nodes > 3 {
-		return usageError{fmt.Errorf("--nodes %d: want 1 to 3", g.target.nodes)}
+		return fmt.Errorf("--nodes %d: want 1 to 3", g.target.nodes)
 	}
 	return nil
 }
@@ -98,14 +104,14 @@ Sections: ` + strings.Join(sectionNames, ", ") + `.`,
 					continue
 				}
 				if !slices.Contains(sectionNames, s) {
-					return usageError{fmt.Errorf("--sections: unknown section %q (have %s)", s, strings.Join(sectionNames, ", "))}
+					return fmt.Errorf("--sections: unknown section %q (have %s)", s, strings.Join(sectionNames, ", "))
 				}
 				want = append(want, s)
 			}
 			if cfg.count < 1 || cfg.rounds < 1 || cfg.bigRounds < 1 || cfg.files < 1 || cfg.bigMiB < 1 {
-				return usageError{errors.New("--count, --rounds, --big-rounds, --files and --big-mib must be at least 1")}
+				return errors.New("--count, --rounds, --big-rounds, --files and --big-mib must be at least 1")
 			}
-			return runSections(cmd.Context(), g, cfg, want, stdout, stderr)
+			return asRunError(runSections(cmd.Context(), g, cfg, want, stdout, stderr))
 		},
 	}
 	pf := root.PersistentFlags()

@@ -91,3 +91,26 @@ func TestScale(t *testing.T) {
 	assert.Zero(t, rep.LeftEntries)
 	assert.Zero(t, rep.LeftLimits)
 }
+
+// TestBenchFlags: a bad command line is exit code 2 and starts nothing.
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--bogus"},
+		{"--volume", "gv0"},
+		{"--servers", "gfs1"},
+		{"--throwaway=false"},
+		{"--volume", "gv0", "--servers", "gfs1", "--throwaway"},
+		{"--nodes", "4"},
+		{"-o", "yaml"},
+		{"--sections", "allocate,nope"},
+		{"--count", "0"},
+		{"scale", "--count", "0"},
+		{"extra-arg"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr)
+		assert.Equal(t, 2, code, "%v: %s", args, stderr.String())
+		assert.Empty(t, stdout.String(), "%v", args)
+		assert.Contains(t, stderr.String(), "subvolkit-bench: ", "%v", args)
+	}
+}

@@ -43,7 +43,7 @@ func scaleCmd(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.count < 1 || cfg.callers < 1 || cfg.clones < 0 {
-				return usageError{errors.New("--count and --callers must be at least 1, --clones at least 0")}
+				return errors.New("--count and --callers must be at least 1, --clones at least 0")
 			}
 			logw := stderr
 			if g.quiet {
@@ -52,15 +52,12 @@ func scaleCmd(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			ctx := cmd.Context()
 			t, err := openTarget(ctx, &g.target, logw)
 			if err != nil {
-				return err
+				return runError{err}
 			}
 			rep, err := runScale(ctx, t, cfg)
 			t.logf("cleaning up")
-			err = errors.Join(err, t.close(ctx))
-			if rep != nil {
-				err = errors.Join(err, rep.write(stdout, g.output))
-			}
-			return err
+			err = errors.Join(err, t.close(ctx), rep.write(stdout, g.output))
+			return asRunError(err)
 		},
 	}
 	f := cmd.Flags()
