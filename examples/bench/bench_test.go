@@ -15,11 +15,12 @@ import (
 	"github.com/subvolkit/subvolkit/glustertest"
 )
 
-// runBench runs the command line in-process and returns stdout.
-func runBench(t *testing.T, args ...string) string {
+// runBench runs the command line in-process, for at most d, and returns
+// stdout.
+func runBench(t *testing.T, d time.Duration, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	code := run(ctx, args, &stdout, &stderr)
 	t.Logf("subvolkit-bench %v: exit %d\nstderr:\n%s", args, code, stderr.String())
@@ -32,7 +33,7 @@ func runBench(t *testing.T, args ...string) string {
 // baseline.
 func TestBenchCommand(t *testing.T) {
 	glustertest.RequirePrereqs(t)
-	out := runBench(t, "-o", "json", "--count", "8", "--rounds", "2", "--big-rounds", "1",
+	out := runBench(t, 20*time.Minute, "-o", "json", "--count", "8", "--rounds", "2", "--big-rounds", "1",
 		"--files", "20", "--big-mib", "1")
 	var rep Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
@@ -60,7 +61,7 @@ func TestBenchCommand(t *testing.T) {
 	}
 
 	// The table is for people: every section is in it.
-	table := runBench(t, "--sections", "allocate", "--rounds", "1", "-q")
+	table := runBench(t, 5*time.Minute, "--sections", "allocate", "--rounds", "1", "-q")
 	assert.Contains(t, table, "allocate: p50")
 	assert.Contains(t, table, "mkdir + quota limit-usage")
 }
@@ -75,7 +76,9 @@ func TestScale(t *testing.T) {
 		t.Skip("opt-in: set SUBVOLKIT_SCALE=5000 to run the scale test")
 	}
 	glustertest.RequirePrereqs(t)
-	out := runBench(t, "scale", "-o", "json", "--count", strconv.Itoa(n))
+	// Within CI's time (-timeout 40m for the examples module) on a quiet
+	// machine: 5 000 take about 15 minutes there.
+	out := runBench(t, 35*time.Minute, "scale", "-o", "json", "--count", strconv.Itoa(n))
 	var rep ScaleReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	require.Len(t, rep.Phases, 6)
