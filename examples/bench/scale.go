@@ -103,6 +103,7 @@ func runScale(ctx context.Context, t *target, cfg scaleConfig) (*ScaleReport, er
 		start := time.Now()
 		detail, err := f()
 		rep.Phases = append(rep.Phases, Phase{Name: name, Seconds: time.Since(start).Seconds(), Detail: detail})
+		t.logf("scale: %s: %v %s", name, time.Since(start).Round(time.Millisecond), detail)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
