@@ -81,7 +81,11 @@ func (r *Report) write(w io.Writer, format string) error {
 	default:
 		return fmt.Errorf("unknown output format %q", format)
 	}
-	if _, err := fmt.Fprintf(w, "%s; ratio = subvolkit / baseline (for times, < 1 is faster)\n\n", r.Target); err != nil {
+	head := r.Target
+	if len(r.Sections) > 0 {
+		head += "; ratio = subvolkit / baseline (for times, < 1 is faster)"
+	}
+	if _, err := fmt.Fprintf(w, "%s\n\n", head); err != nil {
 		return err
 	}
 	if len(r.Sections) > 0 {

@@ -183,14 +183,16 @@ func runScale(ctx context.Context, t *target, cfg scaleConfig) (*ScaleReport, er
 		return rep, err
 	}
 	err = phase(fmt.Sprintf("delete all %d (%d callers)", len(names), cfg.callers), func() (string, error) {
-		_, errs := parallel(len(names), cfg.callers, func(i int) error { return t.pool.Delete(ctx, names[i], nil) })
-		return "", errors.Join(errs...)
+		d, errs := parallel(len(names), cfg.callers, func(i int) error { return t.pool.Delete(ctx, names[i], nil) })
+		return fmt.Sprintf("%.1f ms per subvolume", ms(d)/float64(len(names))), errors.Join(errs...)
 	})
 	if err != nil {
 		return rep, err
 	}
-	err = phase("purge of the deleted", func() (string, error) {
-		return "", t.waitPurge(ctx, cfg.purge)
+	err = phase("purge of the deleted (limits and data)", func() (string, error) {
+		start := time.Now()
+		err := t.waitPurge(ctx, cfg.purge)
+		return fmt.Sprintf("%.1f ms per subvolume", ms(time.Since(start))/float64(len(names))), err
 	})
 	if err != nil {
 		return rep, err
