@@ -64,7 +64,7 @@ func scaleCmd(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&cfg.count, "count", 5000, "subvolumes")
 	f.IntVar(&cfg.callers, "callers", 8, "concurrent callers of Allocate and Delete")
 	f.IntVar(&cfg.clones, "clones", 10, "clones of one small subvolume")
-	f.DurationVar(&cfg.purge, "purge-timeout", 15*time.Minute, "bound on the wait for the purge after the deletes")
+	f.DurationVar(&cfg.purge, "purge-timeout", 30*time.Minute, "bound on the wait for the purge after the deletes")
 	return cmd
 }
 
