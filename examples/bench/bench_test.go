@@ -76,8 +76,11 @@ func TestScale(t *testing.T) {
 		t.Skip("opt-in: set SUBVOLKIT_SCALE=5000 to run the scale test")
 	}
 	glustertest.RequirePrereqs(t)
-	// Within CI's time (-timeout 40m for the examples module) on a quiet
-	// machine: 5 000 take about 15 minutes there.
+	// Within CI's time (-timeout 40m for the examples module): the run is
+	// two serialized quota calls per subvolume (limit-usage, then the
+	// purge's remove), ~45 ms each on a quiet 2-core machine, so about
+	// 8 minutes for 5 000; on a machine shared with other clusters (load
+	// 5-9) it took 50 minutes and fails here.
 	out := runBench(t, 35*time.Minute, "scale", "-o", "json", "--count", strconv.Itoa(n))
 	var rep ScaleReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
