@@ -144,8 +144,8 @@ func runScale(ctx context.Context, t *target, cfg scaleConfig) (*ScaleReport, er
 	if err != nil {
 		return rep, err
 	}
-	err = phase("usage of all", func() (string, error) {
-		n, err := scaleUsage(ctx, t, names, size)
+	err = phase("usage of all (ListPage with usage)", func() (string, error) {
+		n, err := usageOf(ctx, t, names, size)
 		return fmt.Sprintf("%d usages, every limit %s", n, quota.HumanSize(size)), err
 	})
 	if err != nil {
@@ -202,22 +202,6 @@ func runScale(ctx context.Context, t *target, cfg scaleConfig) (*ScaleReport, er
 		err = fmt.Errorf("left behind: %d entries, %d quota limits named %s*", rep.LeftEntries, rep.LeftLimits, t.prefix)
 	}
 	return rep, err
-}
-
-// scaleUsage reads the usage of every name and checks its limit.
-func scaleUsage(ctx context.Context, t *target, names []string, size int64) (int, error) {
-	n := 0
-	for _, nm := range names {
-		u, err := t.pool.Usage(ctx, nm)
-		if err == nil {
-			err = sizeOK(u, size)
-		}
-		if err != nil {
-			return n, fmt.Errorf("%s: %w", nm, err)
-		}
-		n++
-	}
-	return n, nil
 }
 
 // leftovers counts the run's entries at the volume root and its quota
