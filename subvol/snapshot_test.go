@@ -79,15 +79,17 @@ func TestSnapshotInProgress(t *testing.T) {
 	if err := p.DeleteSnapshot(ctx, "snap"); !errors.Is(err, subvol.ErrInProgress) {
 		t.Errorf("DeleteSnapshot while the copy runs: %v, want ErrInProgress", err)
 	}
+	// While the copy ran, every retry joined it.
+	if n := len(b.calls); n != 1 {
+		t.Errorf("the backend was asked %d times while the copy ran, want once", n)
+	}
+	<-b.calls
 	close(b.release)
+	// Joins the job, or (once it has finished) finds the snapshot made.
 	snap, err := p.CreateSnapshot(ctx, "snap", "src", nil)
 	if err != nil || snap.Source != "src" {
 		t.Fatalf("CreateSnapshot after the copy: %+v, %v", snap, err)
 	}
-	if n := len(b.calls); n != 1 {
-		t.Errorf("the backend was asked %d times, want once", n)
-	}
-	<-b.calls
 	sv, err := p.Restore(ctx, "snap", "dst", nil)
 	if err != nil || sv.SourceSnapshot != "snap" {
 		t.Fatalf("Restore: %+v, %v", sv, err)
