@@ -505,23 +505,13 @@ func (a *app) deleteCmd() *cobra.Command {
 			if len(args) > 1 {
 				bar = a.newBar(len(args), "delete")
 			}
-			views := make([]deleteView, len(args))
-			var firstErr error
-			var mu sync.Mutex
-			runParallel(len(args), parallel, func(i int) {
-				err := pool.Delete(ctx, args[i], &subvol.DeleteOptions{Policy: p})
-				mu.Lock()
-				defer mu.Unlock()
-				views[i] = deleteView{Name: args[i], Policy: p.String(), Deleted: err == nil}
-				if err != nil {
-					views[i].Error = err.Error()
-					if firstErr == nil {
-						firstErr = err
-					}
-				}
-				bar.add()
+			errs, firstErr := runEach(len(args), parallel, bar, func(i int) error {
+				return pool.Delete(ctx, args[i], &subvol.DeleteOptions{Policy: p})
 			})
-			bar.finish()
+			views := make([]deleteView, len(args))
+			for i, err := range errs {
+				views[i] = deleteView{Name: args[i], Policy: p.String(), Deleted: err == nil, Error: errString(err)}
+			}
 			if a.output != "table" {
 				if err := a.printData(views); err != nil {
 					return err
@@ -550,6 +540,31 @@ func (a *app) deleteCmd() *cobra.Command {
 }
 
 // runParallel calls f(0..n-1), at most parallel at a time.
+// runEach runs f for 0..n-1, at most parallel at a time, ticking bar (which
+// it finishes), and returns each call's error and the first one.
+func runEach(n, parallel int, bar *bar, f func(i int) error) (errs []error, first error) {
+	errs = make([]error, n)
+	runParallel(n, parallel, func(i int) {
+		errs[i] = f(i)
+		bar.add()
+	})
+	bar.finish()
+	for _, err := range errs {
+		if err != nil {
+			return errs, err
+		}
+	}
+	return errs, nil
+}
+
+// errString is err's message, or "" for nil.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 func runParallel(n, parallel int, f func(i int)) {
 	if parallel < 1 {
 		parallel = 1

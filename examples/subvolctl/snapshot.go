@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -223,25 +222,11 @@ func (a *app) snapshotDeleteCmd() *cobra.Command {
 			if len(args) == 1 {
 				b = nil
 			}
+			errs, firstErr := runEach(len(args), 4, b, func(i int) error { return pool.DeleteSnapshot(ctx, args[i]) })
 			views := make([]snapshotDeleteView, len(args))
-			var (
-				mu       sync.Mutex
-				firstErr error
-			)
-			runParallel(len(args), 4, func(i int) {
-				err := pool.DeleteSnapshot(ctx, args[i])
-				mu.Lock()
-				defer mu.Unlock()
-				views[i] = snapshotDeleteView{Name: args[i], Deleted: err == nil}
-				if err != nil {
-					views[i].Error = err.Error()
-					if firstErr == nil {
-						firstErr = err
-					}
-				}
-				b.add()
-			})
-			b.finish()
+			for i, err := range errs {
+				views[i] = snapshotDeleteView{Name: args[i], Deleted: err == nil, Error: errString(err)}
+			}
 			if a.output != "table" {
 				if err := a.printData(views); err != nil {
 					return err
