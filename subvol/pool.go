@@ -401,6 +401,24 @@ func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (
 		p.log.InfoContext(ctx, "subvolume cloned", "source", src, "name", dst, "size", sv.SizeBytes)
 		return fromBackend(sv), nil
 	}
+	return p.existingCopy(ctx, op, dst, err, opts.SizeBytes, "clone", src,
+		func(sv *backend.Subvol) string { return sv.Source },
+		func() (int64, error) {
+			s, err := p.b.Get(ctx, src)
+			if err != nil {
+				return 0, err
+			}
+			return s.SizeBytes, nil
+		})
+}
+
+// existingCopy answers a Clone or Restore whose backend call failed with
+// err: when err is AlreadyExists and dst was copied from the same source
+// (source(dst) == from) with a compatible size, dst is returned, as the
+// idempotency rule says; anything else is an error. want is the requested
+// size, 0 for the source's (read with sourceSize).
+func (p *Pool) existingCopy(ctx context.Context, op, dst string, err error, want int64, what, from string,
+	source func(*backend.Subvol) string, sourceSize func() (int64, error)) (*Subvol, error) {
 	if subvolkit.KindOf(err) != subvolkit.AlreadyExists {
 		return nil, subvolkit.WithOp(op, dst, err)
 	}
@@ -408,16 +426,15 @@ func (p *Pool) Clone(ctx context.Context, src, dst string, opts *CloneOptions) (
 	if gerr != nil {
 		return nil, subvolkit.WithOp(op, dst, errors.Join(err, gerr))
 	}
-	want := opts.SizeBytes
 	if want == 0 {
-		if s, serr := p.b.Get(ctx, src); serr == nil {
-			want = s.SizeBytes
+		if n, serr := sourceSize(); serr == nil {
+			want = n
 		}
 	}
-	if existing.Source != src || (want > 0 && !compatible(existing.SizeBytes, want, 0)) {
+	if source(existing) != from || (want > 0 && !compatible(existing.SizeBytes, want, 0)) {
 		return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, dst,
-			"exists (source %q, size %s), incompatible with a clone of %q: %w",
-			existing.Source, quota.HumanSize(existing.SizeBytes), src, err)
+			"exists (from %q, size %s), incompatible with a %s of %q: %w",
+			source(existing), quota.HumanSize(existing.SizeBytes), what, from, err)
 	}
 	return fromBackend(existing), nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/internal/keyedlock"
 	"github.com/subvolkit/subvolkit/naming"
-	"github.com/subvolkit/subvolkit/quota"
 )
 
 // Snapshot describes a read-only copy of a subvolume's content, kept by the
@@ -284,25 +283,15 @@ func (p *Pool) Restore(ctx context.Context, snap, dst string, opts *CloneOptions
 			p.log.InfoContext(ctx, "snapshot restored", "snapshot", snap, "name", dst, "size", sv.SizeBytes)
 			return fromBackend(sv), nil
 		}
-		if subvolkit.KindOf(err) != subvolkit.AlreadyExists {
-			return nil, subvolkit.WithOp(op, dst, err)
-		}
-		existing, gerr := p.b.Get(ctx, dst)
-		if gerr != nil {
-			return nil, subvolkit.WithOp(op, dst, errors.Join(err, gerr))
-		}
-		want := opts.SizeBytes
-		if want == 0 {
-			if sn, serr := s.GetSnapshot(ctx, snap); serr == nil {
-				want = sn.SizeBytes
-			}
-		}
-		if existing.SourceSnapshot != snap || (want > 0 && !compatible(existing.SizeBytes, want, 0)) {
-			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, op, dst,
-				"exists (restored from %q, size %s), incompatible with a restore of %q: %w",
-				existing.SourceSnapshot, quota.HumanSize(existing.SizeBytes), snap, err)
-		}
-		return fromBackend(existing), nil
+		return p.existingCopy(ctx, op, dst, err, opts.SizeBytes, "restore", snap,
+			func(sv *backend.Subvol) string { return sv.SourceSnapshot },
+			func() (int64, error) {
+				sn, err := s.GetSnapshot(ctx, snap)
+				if err != nil {
+					return 0, err
+				}
+				return sn.SizeBytes, nil
+			})
 	})
 	if err != nil {
 		return nil, err
