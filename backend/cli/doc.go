@@ -151,7 +151,10 @@
 // client is started with md-cache options (see the source's
 // auxCacheOptions) that make one ReadDir bring every entry's marker and
 // quota size with the entry, so the reads of the page are answered from
-// that client's cache, as fresh as the ReadDir. An entry whose usage
+// that client's cache, as fresh as the ReadDir. A Usage call reads the quota
+// size through the same client, so it may be up to a second old (the
+// bricks' own accounting trails the writes anyway); limits are never read
+// from that cache. An entry whose usage
 // cannot be read has a nil Usage. The page token is the last name of the
 // previous page: creates and deletes between pages never make a page skip or
 // repeat a name that exists throughout. ListOptions.NamesOnly is that
