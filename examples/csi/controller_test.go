@@ -196,8 +196,16 @@ func TestCSICreateVolumeAfterCrash(t *testing.T) {
 	if v.VolumeId != "sanity/"+name || v.CapacityBytes != 8<<20 {
 		t.Fatalf("retried CreateVolume: %v", v)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "half")); !os.IsNotExist(err) {
-		t.Errorf("the half-made volume's content survived: %v", err)
+	// This test's own mount made dir and "half" a moment ago: its kernel
+	// may answer from its entry cache (1 s) for a moment; poll, bounded.
+	var serr error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, serr = os.Stat(filepath.Join(dir, "half")); os.IsNotExist(serr) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !os.IsNotExist(serr) {
+		t.Errorf("the half-made volume's content survived: %v", serr)
 	}
 	limits, err := c.QuotaLimits(ctxT(t))
 	if err != nil {
