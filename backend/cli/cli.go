@@ -609,6 +609,11 @@ func (b *Backend) setLimit(ctx context.Context, name string, size int64) error {
 	if err := b.g.limitUsage(ctx, volPath(name), size); err != nil {
 		return err
 	}
+	return b.checkLimit(ctx, name, size)
+}
+
+// checkLimit reads name's limit back and checks that it is size.
+func (b *Backend) checkLimit(ctx context.Context, name string, size int64) error {
 	got, err := b.readQuota(ctx, name, false)
 	if err != nil {
 		return fmt.Errorf("reading the limit back: %w", err)

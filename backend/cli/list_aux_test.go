@@ -85,6 +85,16 @@ func TestListUsageFresh(t *testing.T) {
 	got := listUsage(ctx, t, e.pool)
 	assert.GreaterOrEqual(t, got["fc"].Usage.Used, used, "List right after quota list accounted the write")
 	assert.Equal(t, int64(0), got["fa"].Usage.Used)
+
+	// A clone's usage right after the clone is its content's, not the
+	// empty directory's (the aux client saw it in the staging area).
+	_, err = e.pool.Clone(ctx, "fc", "fd", nil)
+	require.NoError(t, err)
+	u, err := e.pool.Usage(ctx, "fd")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, u.Used, int64(3*quota.MiB), "Usage right after a clone")
+	got = listUsage(ctx, t, e.pool)
+	assert.GreaterOrEqual(t, got["fd"].Usage.Used, int64(3*quota.MiB), "List right after a clone")
 }
 
 // TestListUsageWithoutMetadataCache: on a volume whose md-cache

@@ -259,7 +259,7 @@ func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *b
 		return kindOr(subvolkit.InvalidArgument, err)
 	}
 	b.failpoint(op + ":owner")
-	if err := b.setLimit(ctx, rel, m.Size); err != nil {
+	if err := b.g.limitUsage(ctx, volPath(rel), m.Size); err != nil {
 		return err
 	}
 	b.failpoint(op + ":limit")
@@ -268,6 +268,13 @@ func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *b
 			return kindOr(fillKind(err), err)
 		}
 		b.failpoint(op + ":copy")
+	}
+	// Read back after the fill: the read looks the entry up through the
+	// aux mount, whose client then caches its quota size for a second
+	// (auxCacheOptions), also once it is renamed. Read before a copy, a
+	// clone's usage would show the empty directory for that second.
+	if err := b.checkLimit(ctx, rel, m.Size); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return subvolkit.E(subvolkit.Canceled, "", "", err)
