@@ -151,7 +151,9 @@
 // client is started with md-cache options (see the source's
 // auxCacheOptions) that make one ReadDir bring every entry's marker and
 // quota size with the entry, so the reads of the page are answered from
-// that client's cache, as fresh as the ReadDir (a List of the whole root,
+// that client's cache, as fresh as the ReadDir, except for an entry that
+// client looked up under another name in the last second (a warm entry just
+// handed out), which keeps that second-old size (a List of the whole root,
 // without MaxResults, reads it in batches and each batch's entries as it
 // arrives, so that thousands of entries do not outlast the cache). A Usage
 // call reads the quota size through the same client, so it may be up to a
