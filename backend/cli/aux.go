@@ -28,20 +28,19 @@ const (
 const quotaClientPID = "-5"
 
 // auxCacheOptions are the aux mount's client options that let one ReadDir
-// of a directory fetch, with its entries, their owner markers and quota
-// sizes (the metadata cache asks the bricks for the listed extended
-// attributes in READDIRPLUS and look-ups), so that List's reads of a whole
-// page need no round trip each: measured at 2 000 subvolumes, 0.05 ms per
-// getxattr after the ReadDir against 0.6-1.8 ms without. The cache keeps a
-// value for at most md-cache-timeout (1 s, set here whatever the volume
-// says), so a read is never staler than that; the quota limit is not
-// cached, as Create, Resize and Reconcile read it back to check it. They
-// apply to the volume's md-cache translator (performance.stat-prefetch,
-// on by default); without it they change nothing and reads take the round
-// trip.
+// of a directory fetch, with its entries, their owner markers (the
+// metadata cache asks the bricks for the listed extended attributes in
+// READDIRPLUS and look-ups), so that List's marker reads need no round
+// trip each. The cache keeps a value for at most md-cache-timeout (1 s, set
+// here whatever the volume says). Quota sizes and limits are not cached:
+// with the size cached too, a Usage right after a clone or a write showed
+// a value up to a second old (or none), which the quickstart caught; so
+// usage is read from the bricks each time. The options apply to the
+// volume's md-cache translator (performance.stat-prefetch, on by default);
+// without it they change nothing.
 func auxCacheOptions(volume string) []string {
 	return []string{
-		"--xlator-option=" + volume + "-md-cache.xattr-cache-list=" + markerXattr + "," + xattrSize,
+		"--xlator-option=" + volume + "-md-cache.xattr-cache-list=" + markerXattr,
 		"--xlator-option=" + volume + "-md-cache.md-cache-timeout=1",
 	}
 }

@@ -149,25 +149,20 @@
 // comes from one `quota list` for the whole page. A List with usage reads
 // the root, the markers and the owners through the aux mount too: its
 // client is started with md-cache options (see the source's
-// auxCacheOptions) that make one ReadDir bring every entry's marker and
-// quota size with the entry, so the reads of the page are answered from
-// that client's cache, as fresh as the ReadDir, except for an entry that
-// client looked up under another name in the last second (a warm entry just
-// handed out), which keeps that second-old size (a List of the whole root,
-// without MaxResults, reads it in batches and each batch's entries as it
-// arrives, so that thousands of entries do not outlast the cache). A Usage
-// call reads the quota size through the same client, so it may be up to a
-// second old (the bricks' own accounting trails the writes anyway); limits
-// are never read from that cache. An entry whose usage cannot be read has a
-// nil Usage. The page token is the last name of the previous page: creates
-// and deletes between pages never make a page skip or repeat a name that
-// exists throughout. ListOptions.NamesOnly is that ReadDir (and one of
-// /.subvolkit/retained, to leave retained subvolumes out) with no per-entry
-// call, so it may also include what a full List leaves out: a directory
-// someone made at the root by hand (no owner marker), and the leftovers of
-// an older version or of a crashed archive at the root; Get, a full List,
-// and List with ListOptions.All (which keeps reporting everything, staging
-// leftovers without a marker too) tell them apart.
+// auxCacheOptions) that make one ReadDir bring every entry's marker with
+// the entry (a List of the whole root reads it in batches, each batch's
+// entries as it arrives). Quota sizes and limits are read from the bricks
+// each time, so Usage is as fresh as Gluster's accounting. An entry whose
+// usage cannot be read has a nil Usage. The page token is the last name of
+// the previous page: creates and deletes between pages never make a page
+// skip or repeat a name that exists throughout. ListOptions.NamesOnly is
+// that ReadDir (and one of /.subvolkit/retained, to leave retained
+// subvolumes out) with no per-entry call, so it may also include what a
+// full List leaves out: a directory someone made at the root by hand (no
+// owner marker), and the leftovers of an older version or of a crashed
+// archive at the root; Get, a full List, and List with ListOptions.All
+// (which keeps reporting everything, staging leftovers without a marker
+// too) tell them apart.
 //
 // # Capabilities
 //

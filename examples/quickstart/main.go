@@ -116,6 +116,22 @@ func run(ctx context.Context, w io.Writer, sizeArg string) error {
 	if _, err := pool.Clone(ctx, "app-data", "app-data-copy", nil); err != nil {
 		return err
 	}
+	// Gluster accounts usage asynchronously, and the cli backend reads it
+	// through its quota client's cache, which may be up to a second old:
+	// wait (bounded) until the copy's usage has caught up with the source's.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		src, err := pool.Usage(ctx, "app-data")
+		if err != nil {
+			return err
+		}
+		cp, err := pool.Usage(ctx, "app-data-copy")
+		if err != nil {
+			return err
+		}
+		if cp.Used >= src.Used && cp.Files >= src.Files {
+			break
+		}
+	}
 	if _, err := pool.Allocate(ctx, "scratch", size/2, nil); err != nil {
 		return err
 	}
