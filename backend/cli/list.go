@@ -70,10 +70,10 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 
 func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
 	// A page with usage is read through the aux mount: its ReadDir brings
-	// every entry's attributes, owner marker and quota size into that
-	// client's cache (see auxCacheOptions), so the reads that follow need
-	// no round trip to the bricks each, and they are as fresh as that
-	// ReadDir. If the aux mount cannot be read, the main mount is.
+	// every entry's attributes and owner marker into that client's cache
+	// (see auxCacheOptions), so the marker reads that follow need no round
+	// trip to the bricks each; quota sizes are read from the bricks. If the
+	// aux mount cannot be read, the main mount is.
 	if opts.WithUsage && b.aux != "" {
 		var page *backend.ListPage
 		var err error
@@ -144,11 +144,10 @@ const auxBatch = 256
 
 // listAuxAll is list with usage of everything after the page token in one
 // page (no MaxResults), through the aux mount. A ReadDir of thousands of
-// entries takes longer than the aux client's cache keeps a value (1 s, see
-// auxCacheOptions), so the root is read in batches and each batch's
-// markers, owners and quota sizes are read as soon as it arrives, while
-// the cache holds them: measured at 5 000 entries, one ReadDir and then the
-// reads took 25.7 s, as most reads missed the cache.
+// entries takes longer than the aux client's cache keeps a marker (1 s,
+// see auxCacheOptions), so the root is read in batches and each batch's
+// markers, owners and usage are read as soon as it arrives, while the
+// cache holds the markers.
 func (b *Backend) listAuxAll(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
 	var retained map[string]bool
 	if opts.NamesOnly {
@@ -354,9 +353,8 @@ func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol, limits m
 // client is dead (dead is then true).
 //
 // list has just read the aux mount's root (ReadDir), whose answer
-// (READDIRPLUS) left every entry in the kernel's cache and its quota size in
-// the aux client's (auxCacheOptions), so that most of these calls are
-// answered without a look-up or a round trip to a brick. An entry whose details were
+// (READDIRPLUS) left every entry in the kernel's cache, so that these calls
+// need no look-up each; each is a round trip to a brick. An entry whose details were
 // read (a full List) and that has no resize pending takes its limit from
 // the marker, the size Reconcile keeps the limit equal to; only its usage
 // is read. The aux mount's client answers these calls one at a time, so a
