@@ -77,6 +77,21 @@ func (e *env) limits(t *testing.T) map[string]string {
 	return m
 }
 
+// limitsSettled returns the volume's limits once ok accepts them, or
+// after 10 s the last ones read. `quota list` of the whole volume omits a
+// row for a moment when quotad cannot look its directory up, as right
+// after a crashed client's rename: a caller that needs every row asks
+// again, within this bound, before it asserts.
+func (e *env) limitsSettled(t *testing.T, ok func(map[string]string) bool) map[string]string {
+	t.Helper()
+	lims := e.limits(t)
+	for deadline := time.Now().Add(10 * time.Second); !ok(lims) && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		lims = e.limits(t)
+	}
+	return lims
+}
+
 // state is what the volume holds: top-level entries and quota limits.
 func (e *env) state(t *testing.T) string {
 	t.Helper()

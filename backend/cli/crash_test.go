@@ -117,22 +117,35 @@ func (e *env) checkClean(t *testing.T, b *cli.Backend, pool *subvol.Pool) {
 		st, err := b.Purge(ctx)
 		return err == nil && st.Pending == 0
 	}, 60*time.Second, 200*time.Millisecond, "trash not purged: %+v", b.PurgeStatus())
-	lims := e.limits(t)
 	ents, err := os.ReadDir(e.root)
 	require.NoError(t, err)
-	names := map[string]bool{}
+	want := map[string]string{} // limit path → the subvolume's size
 	for _, d := range ents {
 		if d.Name() == ".subvolkit" {
 			continue
 		}
-		names[d.Name()] = true
 		sv, err := pool.Get(ctx, d.Name())
 		if assert.NoError(t, err, "root entry %s is not a complete subvolume", d.Name()) {
-			assert.Equal(t, strconv.FormatInt(sv.SizeBytes, 10), lims["/"+d.Name()], "limit of %s", d.Name())
+			want["/"+d.Name()] = strconv.FormatInt(sv.SizeBytes, 10)
 		}
 	}
+	lims := e.limitsSettled(t, func(lims map[string]string) bool {
+		if len(lims) != len(want) {
+			return false
+		}
+		for p, size := range want {
+			if lims[p] != size {
+				return false
+			}
+		}
+		return true
+	})
+	for p, size := range want {
+		assert.Equal(t, size, lims[p], "limit of %s", strings.TrimPrefix(p, "/"))
+	}
 	for p := range lims {
-		assert.True(t, names[strings.TrimPrefix(p, "/")], "limit on %s, which is not a subvolume", p)
+		_, ok := want[p]
+		assert.True(t, ok, "limit on %s, which is not a subvolume", p)
 	}
 	for _, area := range []string{"staging", "trash", "warm"} {
 		left, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", area))
@@ -213,14 +226,8 @@ func TestCrashAtEveryStep(t *testing.T) {
 			case "resize":
 				sv, err := pool.Get(ctx, name)
 				require.NoError(t, err)
-				// quota list may omit a path for a moment after the killed
-				// child's mount went away: ask again, within a bound.
 				want := strconv.FormatInt(sv.SizeBytes, 10)
-				got := e.limits(t)["/"+name]
-				for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); {
-					time.Sleep(250 * time.Millisecond)
-					got = e.limits(t)["/"+name]
-				}
+				got := e.limitsSettled(t, func(l map[string]string) bool { return l["/"+name] == want })["/"+name]
 				assert.Equal(t, want, got, "Get reports the limit the quota has")
 				_, err = pool.Resize(ctx, name, 2*quota.MiB) // back to the old size: must set the limit
 				require.NoError(t, err)
@@ -262,6 +269,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			rep, err := pool.Reconcile(ctx, &subvol.ReconcileOptions{Repair: true})
 			require.NoError(t, err)
 			for _, it := range rep.Items {
+				t.Logf("reconcile after the crash: %+v", it)
 				assert.True(t, it.Repaired || it.Problem == backend.ProblemTrash, "not repaired: %+v", it)
 			}
 			e.checkClean(t, e.b, pool)
