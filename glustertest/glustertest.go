@@ -46,6 +46,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/subvolkit/subvolkit/internal/fsutil"
 )
 
 // Options configure Start. The zero value (or nil) means one node, volume
@@ -792,12 +794,12 @@ func (c *Cluster) Close() error {
 
 // mountedUnder reports whether any mount point lies below dir.
 func mountedUnder(dir string) bool {
-	ms, err := readMountinfo()
+	ms, err := fsutil.ReadMountinfo()
 	if err != nil {
 		return true
 	}
 	for _, m := range ms {
-		if m.mountPoint == dir || strings.HasPrefix(m.mountPoint, dir+"/") {
+		if m.MountPoint == dir || strings.HasPrefix(m.MountPoint, dir+"/") {
 			return true
 		}
 	}

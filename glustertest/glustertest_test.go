@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/subvolkit/subvolkit/internal/fsutil"
 )
 
 // volInfo is the part of `volume info --xml` the tests read.
@@ -114,10 +116,10 @@ func (s *snapshot) assertGone(t *testing.T) {
 		}
 		_ = p.Release()
 	}
-	ms, _ := readMountinfo()
+	ms, _ := fsutil.ReadMountinfo()
 	for _, m := range ms {
-		if slices.Contains(s.ips, hostOf(m.source)) || strings.HasPrefix(m.mountPoint, s.base+"/") {
-			t.Errorf("mount %s (%s) still exists", m.mountPoint, m.source)
+		if slices.Contains(s.ips, hostOf(m.Source)) || strings.HasPrefix(m.MountPoint, s.base+"/") {
+			t.Errorf("mount %s (%s) still exists", m.MountPoint, m.Source)
 		}
 	}
 	if slotInUse(s.slot) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/subvolkit/subvolkit/internal/fsutil"
 )
 
 // Names and addresses. Slot k (1..MaxSlots) owns subnet 10.215.k.0/24, the
@@ -237,21 +239,21 @@ func sweepSlot(k int, extraBase string, logf func(string, ...any)) error {
 	hostRe := regexp.MustCompile(fmt.Sprintf(`^10\.215\.%d\.\d{1,3}$`, k))
 
 	// 1) mounts, newest first.
-	ms, err := readMountinfo()
+	ms, err := fsutil.ReadMountinfo()
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
-		ours := m.fsType == "fuse.glusterfs" && hostRe.MatchString(hostOf(m.source))
-		if !ours && extraBase != "" && strings.HasPrefix(m.mountPoint, extraBase+"/") {
+		ours := m.FSType == "fuse.glusterfs" && hostRe.MatchString(hostOf(m.Source))
+		if !ours && extraBase != "" && strings.HasPrefix(m.MountPoint, extraBase+"/") {
 			ours = true
 		}
 		if !ours {
 			continue
 		}
-		logf("unmount %s (%s)", m.mountPoint, m.source)
-		if err := unmount(m.mountPoint); err != nil {
+		logf("unmount %s (%s)", m.MountPoint, m.Source)
+		if err := unmount(m.MountPoint); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -349,9 +351,9 @@ func slotInUse(k int) bool {
 		return true
 	}
 	hostRe := regexp.MustCompile(fmt.Sprintf(`^10\.215\.%d\.\d{1,3}$`, k))
-	if ms, err := readMountinfo(); err == nil {
+	if ms, err := fsutil.ReadMountinfo(); err == nil {
 		for _, m := range ms {
-			if m.fsType == "fuse.glusterfs" && hostRe.MatchString(hostOf(m.source)) {
+			if m.FSType == "fuse.glusterfs" && hostRe.MatchString(hostOf(m.Source)) {
 				return true
 			}
 		}

@@ -1,7 +1,6 @@
 package glustertest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/subvolkit/subvolkit/internal/fsutil"
 )
 
 // nsID identifies a namespace by the device and inode of its nsfs file.
@@ -230,70 +231,14 @@ func waitGone(procs []*owned, d time.Duration) []*owned {
 	}
 }
 
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	mountPoint string
-	fsType     string
-	source     string
-}
-
-// readMountinfo parses /proc/self/mountinfo in kernel order (oldest first).
-func readMountinfo() ([]mountEntry, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []mountEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		sep := strings.Index(line, " - ")
-		if sep < 0 {
-			continue
-		}
-		left := strings.Fields(line[:sep])
-		right := strings.Fields(line[sep+3:])
-		if len(left) < 5 || len(right) < 2 {
-			continue
-		}
-		out = append(out, mountEntry{
-			mountPoint: unescapeMount(left[4]),
-			fsType:     right[0],
-			source:     unescapeMount(right[1]),
-		})
-	}
-	return out, sc.Err()
-}
-
-// unescapeMount decodes the \ooo octal escapes of mountinfo fields.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // isMounted reports whether path is a mount point of type fsType ("" = any).
 func isMounted(path, fsType string) bool {
-	ms, err := readMountinfo()
+	ms, err := fsutil.ReadMountinfo()
 	if err != nil {
 		return false
 	}
 	for _, m := range ms {
-		if m.mountPoint == path && (fsType == "" || m.fsType == fsType) {
+		if m.MountPoint == path && (fsType == "" || m.FSType == fsType) {
 			return true
 		}
 	}

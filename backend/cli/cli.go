@@ -82,6 +82,13 @@ type Options struct {
 	// limited directory instead of into an unlinked, unlimited file. 0
 	// means 5 s; a negative value removes every file at once.
 	PurgeBusyAge time.Duration
+	// WedgeTimeout is how long a statfs of the backend's own mount may go
+	// unanswered, while a copy (Clone, snapshots) runs in it, before its
+	// glusterfs client is taken to be wedged and the mount's FUSE
+	// connection is aborted (see the package documentation, "Wedged
+	// clients"). 0 means DefaultWedgeTimeout; a negative value never
+	// aborts.
+	WedgeTimeout time.Duration
 }
 
 // Defaults for the Options fields left zero.
@@ -234,6 +241,9 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	}
 	if o.PurgeBusyAge == 0 {
 		o.PurgeBusyAge = 5 * time.Second
+	}
+	if o.WedgeTimeout == 0 {
+		o.WedgeTimeout = DefaultWedgeTimeout
 	}
 	if o.MountDir == "" {
 		h := sha256.Sum256([]byte(strings.Join(o.Servers, ",")))

@@ -584,3 +584,64 @@ func TestSurvivesDeadFUSEClients(t *testing.T) {
 	require.NoError(t, e.pool.Delete(ctx, sv.Name, nil))
 	assert.NotContains(t, e.limits(t), "/after-main-death")
 }
+
+// TestWedgedClientDuringClone: the backend's glusterfs client stops
+// answering in the middle of a copy (stopped here with SIGSTOP; GlusterFS
+// 10.3's client was seen to hang so in its crash handler after an ENOSPC).
+// The Clone does not wait forever: once a statfs of the mount has gone
+// unanswered for WedgeTimeout, the mount's FUSE connection is aborted, the
+// Clone fails as Unavailable with nothing left behind, and the next call
+// works through a mount made again.
+func TestWedgedClientDuringClone(t *testing.T) {
+	c := glustertest.StartT(t, &glustertest.Options{Nodes: 1})
+	e := &env{c: c, root: c.MountT(t, "")}
+	e.b = openBackend(t, c, nil, func(o *cli.Options) { o.WedgeTimeout = 2 * time.Second })
+	e.pool = subvol.NewPool(e.b, nil)
+	ctx := ctxT(t)
+	src, err := e.pool.Allocate(ctx, "src", 8*quota.MiB, nil)
+	require.NoError(t, err)
+	sum := fill(t, filepath.Join(e.root, src.Path), 2)
+	before := e.state(t)
+
+	mnt := e.b.MountPath()
+	pid := fuseClientPID(t, mnt)
+	stopped := false
+	t.Cleanup(func() {
+		if stopped {
+			_ = syscall.Kill(pid, syscall.SIGKILL) // the client this test stopped
+		}
+	})
+	// Right before the copy (the limit is set), the client stops answering.
+	cli.SetFailpointHook(e.b, func(step string) {
+		if step == "clone:limit" {
+			require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+			stopped = true
+		}
+	})
+	start := time.Now()
+	_, err = e.pool.Clone(ctx, "src", "cl", nil)
+	took := time.Since(start)
+	cli.SetFailpointHook(e.b, func(string) {})
+	require.Error(t, err)
+	require.True(t, stopped, "the failpoint was reached")
+	assert.Equal(t, subvolkit.Unavailable, subvolkit.KindOf(err), "%v", err)
+	assert.True(t, errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED), "%v", err)
+	assert.Less(t, took, 30*time.Second, "the Clone returned once the client was found wedged")
+	t.Logf("Clone with a wedged client failed after %v: %v", took.Round(time.Millisecond), err)
+	// The stopped client is ended (by its PID) before its successor is
+	// looked for: both name the mount in their command lines.
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return errors.Is(err, os.ErrNotExist)
+	}, 10*time.Second, 20*time.Millisecond, "the stopped client did not end")
+	stopped = false
+	assert.NotEqual(t, pid, fuseClientPID(t, mnt), "a new client serves the mount")
+
+	// Nothing left behind, and the next Clone works.
+	e.checkClean(t, e.b, e.pool)
+	assert.Equal(t, before, e.state(t))
+	cl, err := e.pool.Clone(ctx, "src", "cl", nil)
+	require.NoError(t, err)
+	assert.Equal(t, sum, treeSum(t, filepath.Join(e.root, cl.Path)))
+}

@@ -11,10 +11,13 @@ import (
 // keeping file types, ownership, permission bits (setuid, setgid and sticky
 // included), times, symlinks, device nodes and extended attributes, except
 // Gluster's and subvolkit's own. Hard links inside src stay hard links and
-// sparse files keep their holes.
-func copyTree(ctx context.Context, src, dst string) error {
-	return fsutil.CopyTree(ctx, src, dst, &fsutil.CopyOptions{
-		Owner: true, Xattrs: true, SkipXattr: skipXattr, Times: true, Special: true,
+// sparse files keep their holes. The copy runs under watchMount: a
+// wedged client of the backend's mount cannot hold it forever.
+func (b *Backend) copyTree(ctx context.Context, src, dst string) error {
+	return b.watchMount(ctx, func() error {
+		return fsutil.CopyTree(ctx, src, dst, &fsutil.CopyOptions{
+			Owner: true, Xattrs: true, SkipXattr: skipXattr, Times: true, Special: true,
+		})
 	})
 }
 

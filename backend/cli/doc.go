@@ -138,6 +138,22 @@
 // lock file for reuse (one per held lock: OFD locks belong to the
 // description), dropped when the mount is replaced.
 //
+// # Wedged clients
+//
+// A client can also wedge: alive, but answering nothing (GlusterFS 10.3's
+// client was seen to abort on a write that failed with ENOSPC and hang in
+// its own crash handler). The calls waiting on it would wait in the kernel
+// forever, where no context reaches. While a copy runs (Clone, snapshots),
+// the backend statfs'es its mount every Options.WedgeTimeout/4; a statfs
+// unanswered for WedgeTimeout (default 2 min, longer than Gluster's 42 s
+// ping timeout) means the client is wedged, and the backend aborts the
+// mount's FUSE connection through /sys/fs/fuse/connections (mounting
+// fusectl there if needed). The copy's calls then fail with ECONNABORTED,
+// the call fails as Unavailable, what it made is cleaned up through the
+// mount made again, and an error is logged. The wedged process is left
+// alone (the backend does not know its PID); its log is Options.MountDir's
+// volume.log.
+//
 // # Listing
 //
 // The volume's root holds only complete subvolumes, so List reads names

@@ -296,6 +296,11 @@ func (b *Backend) discard(ctx context.Context, rel, key string, err error) error
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	entry, derr := b.trashEntry(rel, key)
+	if deadMountErr(derr) && b.ensureMounted(cctx) == nil {
+		// The fill failed because the mount died (or was aborted as
+		// wedged, see watchMount): clean up through the mount made again.
+		entry, derr = b.trashEntry(rel, key)
+	}
 	if derr == nil {
 		var done bool
 		done, _, _, _, derr = b.purger.purgeEntry(cctx, entry, 0)
@@ -358,7 +363,7 @@ func (b *Backend) Clone(ctx context.Context, req *backend.CloneRequest) (*backen
 	}
 	src := b.dir(req.Source)
 	return b.make(ctx, op, m, owner, func(ctx context.Context, dir string) error {
-		return copyTree(ctx, src, dir)
+		return b.copyTree(ctx, src, dir)
 	})
 }
 

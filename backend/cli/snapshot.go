@@ -125,7 +125,7 @@ func (b *Backend) CreateSnapshot(ctx context.Context, req *backend.SnapshotReque
 	if err := writeMarker(dir, m); err != nil {
 		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
-	if err := copyTree(ctx, b.dir(req.Source), dir); err != nil {
+	if err := b.copyTree(ctx, b.dir(req.Source), dir); err != nil {
 		return nil, subvolkit.E(subvolkit.Unknown, "", "", fmt.Errorf("copying %s: %w", volPath(req.Source), err))
 	}
 	if err := applyOwner(dir, &backend.Ownership{UID: int(srcSt.Uid), GID: int(srcSt.Gid), Mode: srcSt.Mode & 0o7777}, true); err != nil {
@@ -284,6 +284,6 @@ func (b *Backend) Restore(ctx context.Context, req *backend.RestoreRequest) (*ba
 	}
 	src := b.snapDir(req.Snapshot)
 	return b.make(ctx, op, m, owner, func(ctx context.Context, dir string) error {
-		return copyTree(ctx, src, dir)
+		return b.copyTree(ctx, src, dir)
 	})
 }
