@@ -228,22 +228,37 @@ func (p *Provisioner) syncEndpoints(ctx context.Context) error {
 		if err := json.Unmarshal([]byte(pv.Annotations[AnnBackend]), &ref); err != nil {
 			continue
 		}
-		pool, err := p.pools.get(ctx, ref, "")
-		if err != nil {
+		if err := p.syncOne(ctx, pv, ep, ref); err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		sv, err := pool.Get(ctx, pv.Annotations[AnnSubvolume])
-		if err != nil {
-			if !errors.Is(err, subvolkit.ErrNotFound) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		ns, name, _ := strings.Cut(ep, "/")
-		if err := p.ensureEndpoints(ctx, ns, name, pv.Spec.ClaimRef.Name, string(pv.Spec.ClaimRef.UID), sv.Servers); err != nil {
-			errs = append(errs, fmt.Errorf("pv %s: %w", pv.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// syncOne brings the Endpoints and Service ep ("ns/name") of pv in step
+// with its subvolume's servers, under ep's lock: Delete removes the
+// subvolume before it takes that lock to remove them, so a subvolume
+// found here is one whose Endpoints Delete has not removed yet.
+func (p *Provisioner) syncOne(ctx context.Context, pv *v1.PersistentVolume, ep string, ref backendRef) error {
+	pool, err := p.pools.get(ctx, ref, "")
+	if err != nil {
+		return err
+	}
+	unlock, err := p.epLocks.Lock(ctx, ep)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	sv, err := pool.Get(ctx, pv.Annotations[AnnSubvolume])
+	if err != nil {
+		if errors.Is(err, subvolkit.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	ns, name, _ := strings.Cut(ep, "/")
+	if err := p.ensureEndpoints(ctx, ns, name, pv.Spec.ClaimRef.Name, string(pv.Spec.ClaimRef.UID), sv.Servers); err != nil {
+		return fmt.Errorf("pv %s: %w", pv.Name, err)
+	}
+	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/subvolkit/subvolkit"
+	"github.com/subvolkit/subvolkit/internal/keyedlock"
 	"github.com/subvolkit/subvolkit/naming"
 	"github.com/subvolkit/subvolkit/subvol"
 )
@@ -110,6 +111,12 @@ type Provisioner struct {
 
 	initMu sync.Mutex
 	inited bool
+
+	// epLocks serializes, per Endpoints "ns/name", Delete's removal of a
+	// claim's Endpoints and Service with KeepEndpoints' re-creation of
+	// them, so a sync working from a PV list read before the claim was
+	// released cannot make them again after Delete removed them.
+	epLocks keyedlock.Map
 }
 
 var _ controller.Provisioner = (*Provisioner)(nil)
@@ -478,7 +485,13 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) (err 
 		if pv.Spec.ClaimRef != nil {
 			uid = string(pv.Spec.ClaimRef.UID)
 		}
-		if err := p.deleteEndpoints(ctx, ns, epName, uid); err != nil {
+		unlock, err := p.epLocks.Lock(ctx, ep)
+		if err != nil {
+			return err
+		}
+		err = p.deleteEndpoints(ctx, ns, epName, uid)
+		unlock()
+		if err != nil {
 			return err
 		}
 	}
