@@ -27,20 +27,27 @@ const (
 // quota.conf stays true.
 const quotaClientPID = "-5"
 
-// auxCacheOptions are the aux mount's client options that let one ReadDir
-// of a directory fetch, with its entries, their owner markers (the
+// auxCacheOptions are the client options of the aux mounts: they let one
+// ReadDir of a directory fetch, with its entries, their owner markers (the
 // metadata cache asks the bricks for the listed extended attributes in
 // READDIRPLUS and look-ups), so that List's marker reads need no round
-// trip each. The cache keeps a value for at most md-cache-timeout (1 s, set
-// here whatever the volume says). Quota sizes and limits are not cached:
-// with the size cached too, a Usage right after a clone or a write showed
-// a value up to a second old (or none), which the quickstart caught; so
-// usage is read from the bricks each time. The options apply to the
-// volume's md-cache translator (performance.stat-prefetch, on by default);
-// without it they change nothing.
-func auxCacheOptions(volume string) []string {
+// trip each; with sizes, the quota sizes too. The cache keeps a value for
+// at most md-cache-timeout (1 s, set here whatever the volume says). The
+// options apply to the volume's md-cache translator
+// (performance.stat-prefetch, on by default); without it they change
+// nothing.
+//
+// Only the list mount caches sizes (see listMount). On the quota aux
+// mount, which reads limits back after Create, Clone and Resize, a cached
+// size stayed with an entry looked up in the staging area after its rename,
+// so that a Usage right after a clone showed the empty directory's.
+func auxCacheOptions(volume string, sizes bool) []string {
+	list := markerXattr
+	if sizes {
+		list += "," + xattrSize
+	}
 	return []string{
-		"--xlator-option=" + volume + "-md-cache.xattr-cache-list=" + markerXattr,
+		"--xlator-option=" + volume + "-md-cache.xattr-cache-list=" + list,
 		"--xlator-option=" + volume + "-md-cache.md-cache-timeout=1",
 	}
 }
@@ -48,9 +55,10 @@ func auxCacheOptions(volume string) []string {
 // mountAux mounts the volume a second time, on dir, with the quota client
 // pid, so that limits and usage can be read with a getxattr (well under a
 // millisecond) instead of a `quota list` CLI call (about 50 ms, and
-// serialized with every other quota call on the volume). It reuses a live
-// aux mount there and reports whether it mounted one itself.
-func (b *Backend) mountAux(ctx context.Context, dir string) (mounted bool, err error) {
+// serialized with every other quota call on the volume). With sizes, its
+// client caches quota sizes too (the list mount). It reuses a live aux
+// mount there and reports whether it mounted one itself.
+func (b *Backend) mountAux(ctx context.Context, dir string, sizes bool) (mounted bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil && !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
 		return false, err
 	}
@@ -61,8 +69,8 @@ func (b *Backend) mountAux(ctx context.Context, dir string) (mounted bool, err e
 		_ = syscall.Unmount(dir, syscall.MNT_DETACH)
 	}
 	args := []string{"--client-pid=" + quotaClientPID, "--process-name=fuse.subvolkit-quota",
-		"--log-file=" + filepath.Join(b.ownDir, "quota.log")}
-	args = append(args, auxCacheOptions(b.opts.Volume)...)
+		"--log-file=" + dir + ".log"}
+	args = append(args, auxCacheOptions(b.opts.Volume, sizes)...)
 	for _, s := range b.opts.Servers {
 		args = append(args, "--volfile-server="+s)
 	}
@@ -105,10 +113,11 @@ func (b *Backend) auxLimit(dir, path string) (int64, error) {
 	return int64(binary.BigEndian.Uint64(buf[:8])), nil
 }
 
-// auxUsage reads the accounted size, files and directories of path.
-func (b *Backend) auxUsage(path string) (used, files, dirs int64, err error) {
+// auxUsage reads the accounted size, files and directories of path
+// (relative to dir, an aux mount).
+func (b *Backend) auxUsage(dir, path string) (used, files, dirs int64, err error) {
 	buf := make([]byte, 32)
-	n, err := syscall.Getxattr(filepath.Join(b.aux, path), xattrSize, buf)
+	n, err := syscall.Getxattr(filepath.Join(dir, path), xattrSize, buf)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -142,7 +151,7 @@ func (b *Backend) readLimitAux(ctx context.Context, name string, usage bool) (qu
 			if !usage {
 				return l, nil
 			}
-			if used, files, dirs, uerr := b.auxUsage(name); uerr == nil {
+			if used, files, dirs, uerr := b.auxUsage(b.aux, name); uerr == nil {
 				l.Used, l.Files, l.Dirs = used, files, dirs
 			}
 			return l, nil
@@ -166,4 +175,38 @@ func (b *Backend) readLimitAux(ctx context.Context, name string, usage bool) (qu
 		}
 		delay *= 2
 	}
+}
+
+// listMount returns the mount List reads through, mounting it on first
+// use: a third client of the volume, on MountDir/list, made like the quota
+// aux mount but caching quota sizes with the markers (auxCacheOptions), so
+// that one ReadDir of the root brings every entry's usage along. Only List
+// reads through it, and only the root and its entries: every entry its
+// client knows it has seen at the root, where each ReadDir renews the
+// cached values, so a List's usage is as fresh as its ReadDir. A list mount
+// found dead is mounted again. Without an aux mount, or if the list mount
+// cannot be made, it returns the aux mount ("" if there is none).
+func (b *Backend) listMount(ctx context.Context) string {
+	if b.aux == "" {
+		return ""
+	}
+	b.listMu.Lock()
+	defer b.listMu.Unlock()
+	if b.listDir != "" {
+		if _, err := b.auxLimit(b.listDir, "."); err == nil || errors.Is(err, syscall.ENODATA) {
+			return b.listDir
+		}
+		_ = syscall.Unmount(b.listDir, syscall.MNT_DETACH)
+	}
+	dir := filepath.Join(b.ownDir, "list")
+	mounted, err := b.mountAux(ctx, dir, true)
+	if err != nil {
+		b.log.WarnContext(ctx, "no list mount; listing through the quota aux mount", "err", err)
+		return b.aux
+	}
+	b.listDir = dir
+	if mounted {
+		b.listMounted.Store(true)
+	}
+	return dir
 }

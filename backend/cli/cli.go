@@ -103,24 +103,27 @@ const (
 // one or many hosts) may share a volume: per-name locks are record locks on
 // a file in the volume, which Gluster enforces across clients.
 type Backend struct {
-	opts       Options
-	g          *glusterCLI
-	mounter    mountutils.Interface
-	ownDir     string      // Options.MountDir: everything the backend writes is in it
-	mnt        string      // the backend's FUSE mount of the volume, ownDir/volume
-	mounted    atomic.Bool // whether the backend mounted it (so Close unmounts it)
-	aux        string      // the quota aux mount, "" if there is none
-	auxMounted atomic.Bool // whether the backend mounted aux
-	remountMu  sync.Mutex  // serializes the healing of dead mounts
-	locker     nameLocker
-	log        *slog.Logger
-	mu         sync.RWMutex
-	closed     bool
-	capacity   int64 // volume size in bytes at Open
-	umask      int   // the process's umask at Open, -1 if unknown (mkdir then cannot set the final mode)
-	purger     *purger
-	warmCache  warmCache                         // see warm.go
-	failHook   atomic.Pointer[func(step string)] // crash tests only (export_test.go)
+	opts        Options
+	g           *glusterCLI
+	mounter     mountutils.Interface
+	ownDir      string      // Options.MountDir: everything the backend writes is in it
+	mnt         string      // the backend's FUSE mount of the volume, ownDir/volume
+	mounted     atomic.Bool // whether the backend mounted it (so Close unmounts it)
+	aux         string      // the quota aux mount, "" if there is none
+	auxMounted  atomic.Bool // whether the backend mounted aux
+	listMu      sync.Mutex  // guards listDir: the list mount is made on first use (listMount)
+	listDir     string      // the list mount, "" until made
+	listMounted atomic.Bool // whether the backend mounted listDir
+	remountMu   sync.Mutex  // serializes the healing of dead mounts
+	locker      nameLocker
+	log         *slog.Logger
+	mu          sync.RWMutex
+	closed      bool
+	capacity    int64 // volume size in bytes at Open
+	umask       int   // the process's umask at Open, -1 if unknown (mkdir then cannot set the final mode)
+	purger      *purger
+	warmCache   warmCache                         // see warm.go
+	failHook    atomic.Pointer[func(step string)] // crash tests only (export_test.go)
 }
 
 var (
@@ -282,7 +285,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	}
 	if !o.NoQuotaAuxMount {
 		dir := filepath.Join(b.ownDir, "quota")
-		mounted, err := b.mountAux(ctx, dir)
+		mounted, err := b.mountAux(ctx, dir, false)
 		switch {
 		case err == nil:
 			b.aux = dir
@@ -425,7 +428,7 @@ func (b *Backend) healAux(ctx context.Context) error {
 		return nil // healed by another goroutine meanwhile
 	}
 	_ = syscall.Unmount(b.aux, syscall.MNT_DETACH)
-	if _, err := b.mountAux(ctx, b.aux); err != nil {
+	if _, err := b.mountAux(ctx, b.aux, false); err != nil {
 		return err
 	}
 	b.auxMounted.Store(true)
@@ -482,9 +485,17 @@ func (b *Backend) Close() error {
 	if b.auxMounted.Load() {
 		if err := b.mounter.Unmount(b.aux); err == nil {
 			_ = os.Remove(b.aux)
-			_ = os.Remove(filepath.Join(b.ownDir, "quota.log"))
+			_ = os.Remove(b.aux + ".log")
 		}
 	}
+	b.listMu.Lock()
+	if b.listMounted.Load() {
+		if err := b.mounter.Unmount(b.listDir); err == nil {
+			_ = os.Remove(b.listDir)
+			_ = os.Remove(b.listDir + ".log")
+		}
+	}
+	b.listMu.Unlock()
 	if b.mounted.Load() {
 		if err := b.mounter.Unmount(b.mnt); err != nil {
 			return subvolkit.E(subvolkit.Unknown, "close", "", err)

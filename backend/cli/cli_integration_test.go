@@ -581,6 +581,20 @@ func TestSurvivesDeadFUSEClients(t *testing.T) {
 	u, err := e.pool.Usage(ctx, sv.Name)
 	require.NoError(t, err)
 	assert.Equal(t, int64(3*quota.MiB), u.Limit)
+
+	// The list mount dies: the next List with usage mounts it again.
+	page, err := e.pool.ListPage(ctx, &subvol.ListOptions{WithUsage: true})
+	require.NoError(t, err)
+	require.Len(t, page.Subvols, 1)
+	list := filepath.Join(filepath.Dir(mnt), "list")
+	killAndWait(t, fuseClientPID(t, list), list)
+	page, err = e.pool.ListPage(ctx, &subvol.ListOptions{WithUsage: true})
+	require.NoError(t, err)
+	require.Len(t, page.Subvols, 1)
+	require.NotNil(t, page.Subvols[0].Usage)
+	assert.Equal(t, int64(3*quota.MiB), page.Subvols[0].Usage.Limit)
+	assert.NotZero(t, fuseClientPID(t, list), "a new client serves the list mount")
+
 	require.NoError(t, e.pool.Delete(ctx, sv.Name, nil))
 	assert.NotContains(t, e.limits(t), "/after-main-death")
 }

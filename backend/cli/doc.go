@@ -132,8 +132,8 @@
 // look-up of a read): if that fails with ENOTCONN or ECONNABORTED (its FUSE
 // client has died), the mount is lazily unmounted and mounted again and the
 // call goes on (a read is retried once); Purge, Reconcile, List with All and
-// the snapshot calls check it with a statfs first. A dead aux mount is
-// mounted again (or the CLI used), so a long-running process survives a
+// the snapshot calls check it with a statfs first. A dead aux (or list)
+// mount is mounted again (or the CLI used), so a long-running process survives a
 // killed client. The per-name lock keeps up to 16 open descriptions of the
 // lock file for reuse (one per held lock: OFD locks belong to the
 // description), dropped when the mount is replaced.
@@ -163,12 +163,16 @@
 // attributes on the aux mount: read for the whole page by a few goroutines,
 // with no per-entry lock, statfs or CLI call; without an aux mount usage
 // comes from one `quota list` for the whole page. A List with usage reads
-// the root, the markers and the owners through the aux mount too: its
-// client is started with md-cache options (see the source's
-// auxCacheOptions) that make one ReadDir bring every entry's marker with
-// the entry (a List of the whole root reads it in batches, each batch's
-// entries as it arrives). Quota sizes and limits are read from the bricks
-// each time, so Usage is as fresh as Gluster's accounting. An entry whose
+// the root, the markers, the owners and the usage through a third mount,
+// the list mount (MountDir/list, made on the first List with usage, with
+// the quota client pid): its client is started with md-cache options (see
+// the source's auxCacheOptions) that make one ReadDir bring every entry's
+// marker and quota size with the entry (a List of the whole root reads it
+// in batches, each batch's entries as it arrives). Only List reads through
+// it, and only the root's entries, so each ReadDir renews what it caches:
+// a List's usage is as fresh as its ReadDir. Usage, and the limits read
+// back after Create, Clone and Resize, go through the quota aux mount,
+// which caches no size: they are as fresh as Gluster's accounting. An entry whose
 // usage cannot be read has a nil Usage. The page token is the last name of
 // the previous page: creates and deletes between pages never make a page
 // skip or repeat a name that exists throughout. ListOptions.NamesOnly is

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/subvolkit/subvolkit/backend"
 	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/glustertest"
 )
@@ -39,6 +40,16 @@ func TestFilesStayInMountDir(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	assert.ElementsMatch(t, []string{"volume", "volume.log", "quota", "quota.log"}, names)
+	// The first List with usage makes the list mount.
+	_, err = b.List(ctx, &backend.ListOptions{WithUsage: true})
+	require.NoError(t, err)
+	names = nil
+	entries, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"volume", "volume.log", "quota", "quota.log", "list", "list.log"}, names)
 	tmpAfter, _ := filepath.Glob(filepath.Join(os.TempDir(), "subvolkit-cli-*"))
 	assert.Equal(t, tmpBefore, tmpAfter, "nothing written to the temporary directory")
 

@@ -69,29 +69,32 @@ func (b *Backend) List(ctx context.Context, opts *backend.ListOptions) (*backend
 }
 
 func (b *Backend) list(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
-	// A page with usage is read through the aux mount: its ReadDir brings
-	// every entry's attributes and owner marker into that client's cache
-	// (see auxCacheOptions), so the marker reads that follow need no round
-	// trip to the bricks each; quota sizes are read from the bricks. If the
-	// aux mount cannot be read, the main mount is.
-	if opts.WithUsage && b.aux != "" {
+	// A page with usage is read through the list mount: its ReadDir brings
+	// every entry's attributes, owner marker and quota size into that
+	// client's cache (see listMount and auxCacheOptions), so the reads
+	// that follow need no round trip to the bricks each. If it cannot be
+	// read, the main mount is.
+	if !opts.WithUsage {
+		return b.listIn(ctx, b.mnt, opts)
+	}
+	if mnt := b.listMount(ctx); mnt != "" {
 		var page *backend.ListPage
 		var err error
 		if opts.MaxResults == 0 {
-			page, err = b.listAuxAll(ctx, opts)
+			page, err = b.listAuxAll(ctx, mnt, opts)
 		} else {
-			page, err = b.listIn(ctx, b.aux, opts)
+			page, err = b.listIn(ctx, mnt, opts)
 		}
 		if subvolkit.KindOf(err) != subvolkit.Unavailable {
 			return page, err
 		}
-		b.log.InfoContext(ctx, "cannot list through the quota aux mount; listing through the main mount", "err", err)
+		b.log.InfoContext(ctx, "cannot list through the list mount; listing through the main mount", "err", err)
 	}
 	return b.listIn(ctx, b.mnt, opts)
 }
 
 // listIn is list, reading names, markers and owners in mnt (the main or
-// the aux mount).
+// the list mount), and usage in mnt if it is not the main one.
 func (b *Backend) listIn(ctx context.Context, mnt string, opts *backend.ListOptions) (*backend.ListPage, error) {
 	names, err := rootNames(mnt, opts.PageToken)
 	if err != nil {
@@ -131,24 +134,32 @@ func (b *Backend) listIn(ctx context.Context, mnt string, opts *backend.ListOpti
 		}
 	}
 	if opts.WithUsage {
-		if err := b.bulkUsage(ctx, page.Subvols, limits); err != nil {
+		todo := page.Subvols
+		if mnt != b.mnt {
+			// Read where the names were (the list mount's cache has
+			// their usage); what it cannot answer, bulkUsage reads.
+			if todo, _, err = b.auxUsages(ctx, mnt, todo, limits); err != nil {
+				return nil, err
+			}
+		}
+		if err := b.bulkUsage(ctx, todo, limits); err != nil {
 			return nil, err
 		}
 	}
 	return page, nil
 }
 
-// auxBatch is how many entries of the aux mount's root listAuxAll reads
+// auxBatch is how many entries of the list mount's root listAuxAll reads
 // before it reads their details and usage.
 const auxBatch = 256
 
 // listAuxAll is list with usage of everything after the page token in one
-// page (no MaxResults), through the aux mount. A ReadDir of thousands of
-// entries takes longer than the aux client's cache keeps a marker (1 s,
-// see auxCacheOptions), so the root is read in batches and each batch's
-// markers, owners and usage are read as soon as it arrives, while the
-// cache holds the markers.
-func (b *Backend) listAuxAll(ctx context.Context, opts *backend.ListOptions) (*backend.ListPage, error) {
+// page (no MaxResults), through mnt, the list mount. A ReadDir of
+// thousands of entries takes longer than its client's cache keeps a value
+// (1 s, see auxCacheOptions), so the root is read in batches and each
+// batch's markers, owners and usage are read as soon as it arrives, while
+// the cache holds them.
+func (b *Backend) listAuxAll(ctx context.Context, mnt string, opts *backend.ListOptions) (*backend.ListPage, error) {
 	var retained map[string]bool
 	if opts.NamesOnly {
 		var err error
@@ -156,7 +167,7 @@ func (b *Backend) listAuxAll(ctx context.Context, opts *backend.ListOptions) (*b
 			return nil, err
 		}
 	}
-	f, err := os.Open(b.aux)
+	f, err := os.Open(mnt)
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
@@ -176,14 +187,14 @@ func (b *Backend) listAuxAll(ctx context.Context, opts *backend.ListOptions) (*b
 		}
 		var svs []*backend.Subvol
 		if opts.NamesOnly {
-			svs, err = b.namesOnly(ctx, b.aux, names, retained)
+			svs, err = b.namesOnly(ctx, mnt, names, retained)
 		} else {
-			svs, err = b.details(ctx, b.aux, names, limits)
+			svs, err = b.details(ctx, mnt, names, limits)
 		}
 		if err != nil {
 			return nil, err
 		}
-		bad, _, err := b.auxUsages(ctx, svs, limits)
+		bad, _, err := b.auxUsages(ctx, mnt, svs, limits)
 		if err != nil {
 			return nil, err
 		}
@@ -314,13 +325,13 @@ func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol, limits m
 	}
 	todo := svs
 	if b.aux != "" {
-		failed, dead, err := b.auxUsages(ctx, svs, limits)
+		failed, dead, err := b.auxUsages(ctx, b.aux, svs, limits)
 		if err != nil {
 			return err
 		}
 		if dead {
 			if herr := b.healAux(ctx); herr == nil {
-				if failed, dead, err = b.auxUsages(ctx, failed, limits); err != nil {
+				if failed, dead, err = b.auxUsages(ctx, b.aux, failed, limits); err != nil {
 					return err
 				}
 			}
@@ -348,18 +359,19 @@ func (b *Backend) bulkUsage(ctx context.Context, svs []*backend.Subvol, limits m
 	return nil
 }
 
-// auxUsages reads the limit and usage of every entry through the aux
-// mount. It returns the entries it could not read because the aux mount's
-// client is dead (dead is then true).
+// auxUsages reads the limit and usage of every entry through mnt, an aux
+// mount (the quota or the list mount). It returns the entries it could
+// not read (dead is then true).
 //
-// list has just read the aux mount's root (ReadDir), whose answer
-// (READDIRPLUS) left every entry in the kernel's cache, so that these calls
-// need no look-up each; each is a round trip to a brick. An entry whose details were
+// list has just read mnt's root (ReadDir), whose answer (READDIRPLUS)
+// left every entry in the kernel's cache, so that these calls need no
+// look-up each; on the quota aux mount each is a round trip to a brick, on
+// the list mount an answer from its client's cache. An entry whose details were
 // read (a full List) and that has no resize pending takes its limit from
 // the marker, the size Reconcile keeps the limit equal to; only its usage
-// is read. The aux mount's client answers these calls one at a time, so a
+// is read. An aux mount's client answers these calls one at a time, so a
 // few workers are enough.
-func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol, limits map[string]int64) (failed []*backend.Subvol, dead bool, err error) {
+func (b *Backend) auxUsages(ctx context.Context, mnt string, svs []*backend.Subvol, limits map[string]int64) (failed []*backend.Subvol, dead bool, err error) {
 	bad := make([]bool, len(svs))
 	var anyDead atomic.Bool
 	if err := parallelN(ctx, auxWorkers, len(svs), func(i int) {
@@ -367,13 +379,13 @@ func (b *Backend) auxUsages(ctx context.Context, svs []*backend.Subvol, limits m
 		hard, ok := limits[svs[i].Name]
 		var err error
 		if !ok {
-			hard, err = b.auxLimit(b.aux, path)
+			hard, err = b.auxLimit(mnt, path)
 			if errors.Is(err, syscall.ENODATA) {
 				hard, err = -1, nil // no limit, as Usage reports it
 			}
 		}
 		if err == nil {
-			used, files, dirs, uerr := b.auxUsage(path)
+			used, files, dirs, uerr := b.auxUsage(mnt, path)
 			switch {
 			case errors.Is(uerr, syscall.ENODATA):
 				// Nothing accounted yet (a new, empty directory): as

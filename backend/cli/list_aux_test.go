@@ -48,11 +48,11 @@ func listUsage(ctx context.Context, t *testing.T, pool *subvol.Pool) map[string]
 	return m
 }
 
-// TestListUsageFresh: a List with usage reads markers through the aux
-// mount's cache, which one ReadDir fills, and quota sizes from the bricks.
-// What changed just before a List or a Usage — a resize through this
-// process, bytes written and accounted, a clone — shows in it, even when a
-// List a moment earlier cached the old values.
+// TestListUsageFresh: a List with usage reads markers and quota sizes
+// through the list mount's cache, which one ReadDir fills. What changed
+// just before a List or a Usage — a resize through this process, bytes
+// written and accounted, a clone — shows in it, even when a List a moment
+// earlier cached the old values.
 func TestListUsageFresh(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
