@@ -44,8 +44,9 @@ type Options struct {
 	// MountDir is the backend's own directory on this host; every file
 	// the backend writes lives in it: the volume's FUSE mount for
 	// directory work (MountDir/volume), the quota aux mount
-	// (MountDir/quota) and their glusterfs client logs
-	// (MountDir/volume.log, MountDir/quota.log). "" means
+	// (MountDir/quota), the list mount (MountDir/list, made by the first
+	// List with usage) and their glusterfs client logs
+	// (MountDir/volume.log, quota.log, list.log). "" means
 	// /run/subvolkit/cli/<volume>-<hash of servers>. The backend mounts
 	// on Open (or reuses live mounts there: Backends that share a
 	// MountDir, in one process or many, share the mounts) and on Close
@@ -68,7 +69,9 @@ type Options struct {
 	// through which limits and usage are read from extended attributes in
 	// well under a millisecond. Without it (or when that mount cannot be
 	// made) every read-back and Usage is a `quota list <path>` CLI call,
-	// about 50 ms and serialized with the volume's other quota calls.
+	// about 50 ms and serialized with the volume's other quota calls. It
+	// turns off the list mount too: List with usage then reads through
+	// the main mount and one `quota list`.
 	NoQuotaAuxMount bool
 	// GlusterfsPath is the glusterfs client binary for the aux mount;
 	// "" means "glusterfs" in PATH.
