@@ -40,7 +40,7 @@ func (b *Backend) watchMount(ctx context.Context, f func() error) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- f() }()
-	tick := time.NewTicker(timeout / 4)
+	tick := time.NewTicker(max(timeout/4, time.Millisecond))
 	defer tick.Stop()
 	var probe chan error // the statfs in flight, if any
 	var probeStart time.Time
