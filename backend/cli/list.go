@@ -116,12 +116,7 @@ func (b *Backend) listIn(ctx context.Context, mnt string, opts *backend.ListOpti
 			chunk = names[:min(len(names), opts.MaxResults-len(page.Subvols))]
 		}
 		names = names[len(chunk):]
-		var svs []*backend.Subvol
-		if opts.NamesOnly {
-			svs, err = b.namesOnly(ctx, mnt, chunk, retained)
-		} else {
-			svs, err = b.details(ctx, mnt, chunk, limits)
-		}
+		svs, err := b.entries(ctx, mnt, chunk, opts.NamesOnly, retained, limits)
 		if err != nil {
 			return nil, err
 		}
@@ -185,12 +180,7 @@ func (b *Backend) listAuxAll(ctx context.Context, mnt string, opts *backend.List
 				names = append(names, e.Name())
 			}
 		}
-		var svs []*backend.Subvol
-		if opts.NamesOnly {
-			svs, err = b.namesOnly(ctx, mnt, names, retained)
-		} else {
-			svs, err = b.details(ctx, mnt, names, limits)
-		}
+		svs, err := b.entries(ctx, mnt, names, opts.NamesOnly, retained, limits)
 		if err != nil {
 			return nil, err
 		}
@@ -210,6 +200,16 @@ func (b *Backend) listAuxAll(ctx context.Context, mnt string, opts *backend.List
 		return nil, err
 	}
 	return &backend.ListPage{Subvols: all}, nil
+}
+
+// entries reads the subvolumes of names in mnt: names only (namesOnly,
+// leaving out the retained), or in full (details, filling limits).
+func (b *Backend) entries(ctx context.Context, mnt string, names []string, namesOnly bool,
+	retained map[string]bool, limits map[string]int64) ([]*backend.Subvol, error) {
+	if namesOnly {
+		return b.namesOnly(ctx, mnt, names, retained)
+	}
+	return b.details(ctx, mnt, names, limits)
 }
 
 // rootNames reads the volume's root, mounted on mnt: the names of the
