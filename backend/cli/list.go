@@ -116,7 +116,12 @@ func (b *Backend) listIn(ctx context.Context, mnt string, opts *backend.ListOpti
 			chunk = names[:min(len(names), opts.MaxResults-len(page.Subvols))]
 		}
 		names = names[len(chunk):]
-		svs, err := b.entries(ctx, mnt, chunk, opts.NamesOnly, retained, limits)
+		var svs []*backend.Subvol
+		if opts.NamesOnly {
+			svs, err = b.namesOnly(ctx, mnt, chunk, retained)
+		} else {
+			svs, err = b.details(ctx, mnt, chunk, limits)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +185,12 @@ func (b *Backend) listAuxAll(ctx context.Context, mnt string, opts *backend.List
 				names = append(names, e.Name())
 			}
 		}
-		svs, err := b.entries(ctx, mnt, names, opts.NamesOnly, retained, limits)
+		var svs []*backend.Subvol
+		if opts.NamesOnly {
+			svs, err = b.namesOnly(ctx, mnt, names, retained)
+		} else {
+			svs, err = b.details(ctx, mnt, names, limits)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -200,16 +210,6 @@ func (b *Backend) listAuxAll(ctx context.Context, mnt string, opts *backend.List
 		return nil, err
 	}
 	return &backend.ListPage{Subvols: all}, nil
-}
-
-// entries reads the subvolumes of names in mnt: names only (namesOnly,
-// leaving out the retained), or in full (details, filling limits).
-func (b *Backend) entries(ctx context.Context, mnt string, names []string, namesOnly bool,
-	retained map[string]bool, limits map[string]int64) ([]*backend.Subvol, error) {
-	if namesOnly {
-		return b.namesOnly(ctx, mnt, names, retained)
-	}
-	return b.details(ctx, mnt, names, limits)
 }
 
 // rootNames reads the volume's root, mounted on mnt: the names of the
