@@ -159,6 +159,39 @@ func TestRetryOnBusyVolumeLock(t *testing.T) {
 	assert.Equal(t, []string{"--mode=script", "--xml", "volume", "quota", "v", "limit-usage", "/a", "1024"}, r.calls[0])
 }
 
+// xmlAuxDown is glusterd's answer when its own quota aux mount is not
+// connected (seen once in CI, on a remove; the text is glusterd's).
+const xmlAuxDown = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<cliOutput><opRet>-1</opRet><opErrno>0</opErrno><opErrstr>quota command failed : Failed to find the directory /var/run/gluster/v_quota_limit/a. Reason : Transport endpoint is not connected</opErrstr></cliOutput>`
+
+func TestRetryOnAuxMountNotConnected(t *testing.T) {
+	r := &scriptRunner{fn: func(n int, _ []string) (string, string, error) {
+		if n == 1 {
+			return xmlAuxDown, "", nil
+		}
+		return xmlEmptyQuota, "", nil
+	}}
+	g := &glusterCLI{runner: r, volume: "v", retryMax: 5, minDelay: time.Millisecond}
+	require.NoError(t, g.removeLimit(context.Background(), "/a"))
+	assert.Len(t, r.calls, 2, "one answer of a disconnected aux mount, then success")
+
+	// Still not connected after every attempt: Unavailable, saying why.
+	r = &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlAuxDown, "", nil }}
+	g = &glusterCLI{runner: r, volume: "v", retryMax: 2, minDelay: time.Millisecond}
+	err := g.limitUsage(context.Background(), "/a", 1<<30)
+	require.Error(t, err)
+	assert.Equal(t, subvolkit.Unavailable, subvolkit.KindOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "aux mount still not connected, giving up after 3 attempt(s)")
+	assert.Len(t, r.calls, 3)
+
+	// A directory that is truly missing is an answer, not retried.
+	r = &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlNoPath, "", nil }}
+	g = &glusterCLI{runner: r, volume: "v", retryMax: 5, minDelay: time.Millisecond}
+	err = g.limitUsage(context.Background(), "/a", 1<<30)
+	assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "%v", err)
+	assert.Len(t, r.calls, 1)
+}
+
 func TestRetryGivesUp(t *testing.T) {
 	r := &scriptRunner{fn: func(int, []string) (string, string, error) { return xmlBusy, "", nil }}
 	g := &glusterCLI{runner: r, volume: "v", retryMax: 3, minDelay: time.Millisecond}

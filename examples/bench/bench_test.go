@@ -120,3 +120,13 @@ func TestBenchFlags(t *testing.T) {
 		assert.Contains(t, stderr.String(), "subvolkit-bench: ", "%v", args)
 	}
 }
+
+// TestTransient: the raw baseline retries what a careful script retries,
+// and nothing else (the texts are glusterd's, the second from a CI run).
+func TestTransient(t *testing.T) {
+	assert.True(t, transient("quota command failed : Another transaction is in progress for svkvol. Please try again after some time."))
+	assert.True(t, transient("gluster volume quota svkvol remove /bench-c46d44-rawconc-00042: exit status 1: quota command failed : "+
+		"Failed to find the directory /var/run/gluster/svkvol_quota_limit/bench-c46d44-rawconc-00042. Reason : Transport endpoint is not connected"))
+	assert.False(t, transient("quota command failed : Failed to find the directory /var/run/gluster/svkvol_quota_limit/x. Reason : No such file or directory"))
+	assert.False(t, transient("Connection failed. Please check if gluster daemon is operational."))
+}

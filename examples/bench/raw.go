@@ -17,13 +17,16 @@ import (
 // gluster runs the gluster CLI in script mode and returns its stdout. Like
 // a careful script (and like the cli backend), it retries while glusterd's
 // volume lock is taken by another transaction ("Another transaction is in
-// progress"), doubling a 50 ms delay up to 2 s, for at most a minute.
+// progress") or glusterd's own quota aux mount is not connected ("Failed to
+// find the directory /var/run/gluster/VOL_quota_limit/…: Transport endpoint
+// is not connected", seen with quota calls back to back), doubling a 50 ms
+// delay up to 2 s, for at most a minute.
 func (t *target) gluster(ctx context.Context, args ...string) ([]byte, error) {
 	delay := 50 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {
 		out, err := t.glusterOnce(ctx, args...)
-		if err == nil || !strings.Contains(err.Error(), "Another transaction is in progress") || time.Now().After(deadline) {
+		if err == nil || !transient(err.Error()) || time.Now().After(deadline) {
 			return out, err
 		}
 		select {
@@ -33,6 +36,13 @@ func (t *target) gluster(ctx context.Context, args ...string) ([]byte, error) {
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
+}
+
+// transient reports a gluster CLI failure that the same call may not meet
+// again (see gluster).
+func transient(msg string) bool {
+	return strings.Contains(msg, "Another transaction is in progress") ||
+		strings.Contains(msg, "_quota_limit") && strings.Contains(msg, "not connected")
 }
 
 // glusterOnce runs the gluster CLI once, as a naive script does.
