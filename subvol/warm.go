@@ -49,6 +49,11 @@ type WarmStatus struct {
 // one subvolume at a time, woken by every take, by SetWarm, and every
 // warmRecount to see what other processes took.
 type warmer struct {
+	// building is held by the refiller for each warm subvolume it makes
+	// and by DrainWarm, so that none lands after a drain counted the
+	// stock; the refiller checks under it that the class is still kept.
+	building sync.Mutex
+
 	mu      sync.Mutex
 	classes []WarmClass
 	status  map[int64]*WarmStatus
@@ -189,6 +194,9 @@ func (p *Pool) DrainWarm(ctx context.Context) (_ int, err error) {
 		return 0, err
 	}
 	defer end()
+	// A warm subvolume the refiller is making lands before the count.
+	p.warm.building.Lock()
+	defer p.warm.building.Unlock()
 	counts, err := w.WarmCounts(ctx)
 	if err != nil {
 		return 0, subvolkit.WithOp(op, "", err)
@@ -329,9 +337,18 @@ func (p *Pool) refillOnce(ctx context.Context, w backend.Warmer) error {
 	ws.mu.Unlock()
 	for _, c := range classes {
 		for n := counts[c.SizeBytes]; n < c.Count; n++ {
-			err := p.background(ctx, func() error { return w.Warm(ctx, c.SizeBytes) })
+			ws.building.Lock()
 			ws.mu.Lock()
 			st := ws.status[c.SizeBytes]
+			ws.mu.Unlock()
+			if st == nil || n >= st.Target {
+				ws.building.Unlock()
+				break // the class was removed or shrunk meanwhile
+			}
+			err := p.background(ctx, func() error { return w.Warm(ctx, c.SizeBytes) })
+			ws.building.Unlock()
+			ws.mu.Lock()
+			st = ws.status[c.SizeBytes]
 			if st != nil {
 				st.Err = err
 				if err == nil {

@@ -110,6 +110,72 @@ func TestWarmPool(t *testing.T) {
 	assert.True(t, errors.Is(err, subvolkit.ErrFailedPrecondition), "%v", err)
 }
 
+// gatedWarm is the memory backend whose Warm waits for release, and
+// reports its start and its end.
+type gatedWarm struct {
+	*memory.Backend
+	started, done, release chan struct{}
+}
+
+func (g *gatedWarm) Warm(ctx context.Context, size int64) error {
+	g.started <- struct{}{}
+	defer func() { g.done <- struct{}{} }()
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Backend.Warm(ctx, size)
+}
+
+// TestDrainWaitsForRefill: a warm subvolume the refiller is making when the
+// class is removed and the stock drained must not land after the drain.
+func TestDrainWaitsForRefill(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	g := &gatedWarm{Backend: memory.New(nil), started: make(chan struct{}, 8), done: make(chan struct{}, 8), release: make(chan struct{})}
+	p := subvol.NewPool(g, nil)
+	defer p.Close()
+	wait := func(ch chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		}
+	}
+	require.NoError(t, p.SetWarm([]subvol.WarmClass{{SizeBytes: quota.GiB, Count: 1}}))
+	wait(g.started, "the refiller never started a warm subvolume")
+	require.NoError(t, p.SetWarm(nil))
+	type result struct {
+		n   int
+		err error
+	}
+	drained := make(chan result, 1)
+	go func() {
+		n, err := p.DrainWarm(ctx)
+		drained <- result{n, err}
+	}()
+	close(g.release)
+	var r result
+	select {
+	case r = <-drained:
+	case <-ctx.Done():
+		t.Fatal("DrainWarm did not return")
+	}
+	wait(g.done, "the refiller's Warm did not end")
+	require.NoError(t, r.err)
+	counts, err := g.WarmCounts(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, counts[quota.GiB], "a warm subvolume landed after the drain")
+	assert.Equal(t, 1, r.n, "the drain removed the one being made")
+	select {
+	case <-g.started:
+		t.Fatal("the refiller made another after the class was removed")
+	default:
+	}
+}
+
 func TestWarmUnimplemented(t *testing.T) {
 	p := subvol.NewPool(newFake(1), nil)
 	defer p.Close()
