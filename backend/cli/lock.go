@@ -31,13 +31,27 @@ const maxFreeLockFiles = 16
 // other). Released descriptions are unlocked (F_UNLCK) and kept in a small
 // free list, which saves an open (a look-up and an open on the mount) per
 // lock; reset drops them when the mount they were opened on goes away.
+//
+// The unlock, a round trip to the bricks, runs after the unlock function
+// returns, so that no operation waits for it. A Lock or tryLock of this
+// process at the same offset first waits for it, as if it had been made
+// in place; other processes see the lock held a little longer. reset waits
+// for the unlocks on their way.
 type nameLocker struct {
 	path string
 
 	mu   sync.Mutex
 	free []*os.File
 	gen  uint64 // bumped by reset: descriptions of an older mount are closed, not kept
+
+	rmu       sync.Mutex
+	releasing map[int64]chan struct{} // offsets whose unlock is on its way, closed when done
+	pending   sync.WaitGroup          // those unlocks
 }
+
+// releaseWait bounds how long reset waits for unlocks on their way (a
+// wedged client never answers them; closing the descriptions drops them).
+const releaseWait = 10 * time.Second
 
 var _ keyedlock.Locker = (*nameLocker)(nil)
 
@@ -67,14 +81,47 @@ func (l *nameLocker) release(f *os.File, gen uint64, lk syscall.Flock_t) {
 	l.put(f, gen)
 }
 
-// unlocker returns the unlock function of a held lock; calls after the
-// first do nothing.
+// unlocker returns the unlock function of a held lock, which starts the
+// unlock and returns; calls after the first do nothing.
 func (l *nameLocker) unlocker(f *os.File, gen uint64, lk syscall.Flock_t) func() {
 	var done atomic.Bool
 	return func() {
-		if done.CompareAndSwap(false, true) {
-			l.release(f, gen, lk)
+		if !done.CompareAndSwap(false, true) {
+			return
 		}
+		ch := make(chan struct{})
+		l.rmu.Lock()
+		if l.releasing == nil {
+			l.releasing = make(map[int64]chan struct{})
+		}
+		l.releasing[lk.Start] = ch // this process holds the offset: nothing else is on its way there
+		l.pending.Add(1)
+		l.rmu.Unlock()
+		go func() {
+			defer l.pending.Done()
+			l.release(f, gen, lk)
+			l.rmu.Lock()
+			delete(l.releasing, lk.Start)
+			l.rmu.Unlock()
+			close(ch)
+		}()
+	}
+}
+
+// settle waits until no unlock of this process is on its way at lk's
+// offset, or ctx is done.
+func (l *nameLocker) settle(ctx context.Context, lk syscall.Flock_t) error {
+	l.rmu.Lock()
+	ch := l.releasing[lk.Start]
+	l.rmu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -93,6 +140,17 @@ func (l *nameLocker) put(f *os.File, gen uint64) {
 // reset closes the kept descriptions; those in use are closed when their
 // locks are released. Called when the mount is replaced and on Close.
 func (l *nameLocker) reset() {
+	done := make(chan struct{})
+	go func() {
+		l.pending.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(releaseWait)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
 	l.mu.Lock()
 	l.gen++
 	free := l.free
@@ -112,11 +170,14 @@ func lockRange(key string) syscall.Flock_t {
 // Lock takes the lock for name, polling (the kernel's blocking variant cannot
 // be interrupted by ctx) until ctx is done.
 func (l *nameLocker) Lock(ctx context.Context, name string) (unlock func(), err error) {
+	lk := lockRange(name)
+	if err := l.settle(ctx, lk); err != nil {
+		return nil, subvolkit.E(subvolkit.Canceled, "lock", "", err)
+	}
 	f, gen, err := l.file()
 	if err != nil {
 		return nil, subvolkit.E(subvolkit.Unavailable, "lock", "", err)
 	}
-	lk := lockRange(name)
 	delay := 2 * time.Millisecond
 	for {
 		err := syscall.FcntlFlock(f.Fd(), fOFDSetLK, &lk)
@@ -143,11 +204,12 @@ func (l *nameLocker) Lock(ctx context.Context, name string) (unlock func(), err 
 
 // tryLock takes the lock for key if it is free and reports whether it did.
 func (l *nameLocker) tryLock(key string) (unlock func(), ok bool, err error) {
+	lk := lockRange(key)
+	_ = l.settle(context.Background(), lk) // one round trip at most
 	f, gen, err := l.file()
 	if err != nil {
 		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
-	lk := lockRange(key)
 	switch err := syscall.FcntlFlock(f.Fd(), fOFDSetLK, &lk); err {
 	case nil:
 		return l.unlocker(f, gen, lk), true, nil
