@@ -52,10 +52,12 @@
 //
 // Create and Clone build the subvolume in /.subvolkit/staging/<name>.<nonce>:
 //
-//	mkdir (with its final mode) → marker → owner → limit-usage → read back the limit → (copy) → rename to /<name>
+//	mkdir (with its final mode) → marker, owner ‖ limit-usage → read back the limit → (copy) → rename to /<name>
 //
-// The marker is written once: while the directory is in the staging area,
-// the area says it is incomplete. A rename keeps the directory's quota
+// The marker and owner are written while the gluster CLI sets the limit
+// (‖: neither needs the other), and staging leftovers of the name go to
+// the trash meanwhile. The marker is written once: while the directory is
+// in the staging area, the area says it is incomplete. A rename keeps the directory's quota
 // limit, so the volume's root only ever holds complete subvolumes (and
 // retained ones, whose names stay taken). A failure removes what was made, also when the
 // context is cancelled; a crash leaves a staging entry that the next Create,

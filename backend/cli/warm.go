@@ -65,7 +65,7 @@ func (b *Backend) Warm(ctx context.Context, size int64) error {
 	}
 	m := &marker{State: stateWarm, Size: size, Created: time.Now().UTC()}
 	entry := strconv.FormatInt(size, 10) + "." + nonce()
-	if err := b.build(ctx, op, key, m, nil, nil, filepath.Join(b.mnt, warmDir, entry)); err != nil {
+	if err := b.build(ctx, op, key, m, nil, nil, filepath.Join(b.mnt, warmDir, entry), nil); err != nil {
 		return err
 	}
 	b.warmCache.push(size, entry)
@@ -111,6 +111,10 @@ func (b *Backend) WarmCounts(ctx context.Context) (map[int64]int, error) {
 // the rename leaves a warm entry whose marker no longer says "warm", which
 // the next TakeWarm, DrainWarm or Reconcile moves to the trash.
 //
+// The check that the name is free at the root runs while the entry is
+// locked and read: each is a round trip to the bricks, and none needs
+// another's answer.
+//
 // The entries of each size are remembered between calls (a ReadDir of the
 // warm area when none is left in memory); Warm adds the ones it makes.
 func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *backend.Subvol, _ bool, err error) {
@@ -127,7 +131,12 @@ func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *
 		return nil, false, err
 	}
 	defer unlock()
-	checked := false
+	var rootFree func() error // the root check's answer, once started
+	defer func() {
+		if rootFree != nil {
+			_ = rootFree() // it may still be moving a leftover of the name: wait
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, false, subvolkit.E(subvolkit.Canceled, "", "", err)
@@ -136,26 +145,23 @@ func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *
 		if err != nil || !ok {
 			return nil, false, err
 		}
-		if !checked {
+		if rootFree == nil {
 			// The name must be free (staging leftovers of it do not
 			// matter here: Create, Delete and Reconcile remove them).
-			if err := b.clearRoot(ctx, req.Name); err != nil {
-				b.warmCache.push(req.SizeBytes, entry)
-				return nil, false, err
-			}
-			checked = true
+			rootFree = async(func() error { return b.clearRoot(ctx, req.Name) })
 		}
-		sv, took, err := b.takeEntry(ctx, entry, m, req.Owner)
+		sv, took, err := b.takeEntry(ctx, entry, m, req.Owner, rootFree)
 		if took || err != nil {
 			return sv, took, err
 		}
 	}
 }
 
-// takeEntry hands out the warm entry as m.Name, if nobody else has it. It
-// reports false when the entry is taken, gone or not a clean warm
-// subvolume (then it goes to the trash).
-func (b *Backend) takeEntry(ctx context.Context, entry string, m *marker, owner *backend.Ownership) (*backend.Subvol, bool, error) {
+// takeEntry hands out the warm entry as m.Name, if nobody else has it and
+// rootFree (the name's check at the root) answers nil. It reports false
+// when the entry is taken, gone or not a clean warm subvolume (then it goes
+// to the trash); when rootFree fails, the entry goes back to warmCache.
+func (b *Backend) takeEntry(ctx context.Context, entry string, m *marker, owner *backend.Ownership, rootFree func() error) (*backend.Subvol, bool, error) {
 	rel := warmDir + "/" + entry
 	dir := filepath.Join(b.mnt, rel)
 	unlockE, free, err := b.locker.tryLock(rel)
@@ -163,7 +169,12 @@ func (b *Backend) takeEntry(ctx context.Context, entry string, m *marker, owner 
 		return nil, false, err
 	}
 	defer unlockE()
+	// The entry's owner and mode (a rename keeps them) are read with its
+	// marker, instead of a stat after the rename.
+	var st syscall.Stat_t
+	statted := async(func() error { return syscall.Lstat(dir, &st) })
 	cur, err := readMarker(dir)
+	serr := statted()
 	switch {
 	case errors.Is(err, errGone):
 		return nil, false, nil // taken or drained meanwhile
@@ -174,43 +185,52 @@ func (b *Backend) takeEntry(ctx context.Context, entry string, m *marker, owner 
 			return nil, false, terr
 		}
 		return nil, false, nil
+	case serr != nil:
+		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", dir, serr})
 	}
-	sv, err := b.handOut(ctx, dir, m, owner)
-	if err != nil {
+	if err := rootFree(); err != nil {
+		b.warmCache.push(m.Size, entry)
+		return nil, false, err
+	}
+	if err := b.handOut(ctx, dir, m, owner); err != nil {
 		return nil, false, b.discard(ctx, rel, warmKey(m.Size), err)
 	}
-	return sv, true, nil
+	if owner != nil {
+		if owner.UID >= 0 {
+			st.Uid = uint32(owner.UID)
+		}
+		if owner.GID >= 0 {
+			st.Gid = uint32(owner.GID)
+		}
+		st.Mode = ownerMode(owner) // handOut's chmod
+	}
+	return b.subvol(m.Name, m, &st), true, nil
 }
 
 // handOut finishes the warm subvolume at dir: marker, owner, rename to the
 // root.
-func (b *Backend) handOut(ctx context.Context, dir string, m *marker, owner *backend.Ownership) (*backend.Subvol, error) {
+func (b *Backend) handOut(ctx context.Context, dir string, m *marker, owner *backend.Ownership) error {
 	if err := writeMarker(dir, m); err != nil {
-		return nil, kindOr(subvolkit.Unavailable, err)
+		return kindOr(subvolkit.Unavailable, err)
 	}
 	b.failpoint("take:marked")
 	if owner != nil {
 		if err := applyOwner(dir, owner, true); err != nil {
-			return nil, kindOr(subvolkit.InvalidArgument, err)
+			return kindOr(subvolkit.InvalidArgument, err)
 		}
 	}
 	b.failpoint("take:owner")
 	if err := ctx.Err(); err != nil {
-		return nil, subvolkit.E(subvolkit.Canceled, "", "", err)
+		return subvolkit.E(subvolkit.Canceled, "", "", err)
 	}
-	dst := b.dir(m.Name)
-	if err := os.Rename(dir, dst); err != nil {
+	if err := renameTo(dir, b.dir(m.Name)); err != nil {
 		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return nil, subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s appeared concurrently", volPath(m.Name))
+			return subvolkit.Errorf(subvolkit.AlreadyExists, "", "", "%s appeared concurrently", volPath(m.Name))
 		}
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	b.failpoint("take:rename")
-	var st syscall.Stat_t
-	if err := syscall.Stat(dst, &st); err != nil {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
-	}
-	return b.subvol(m.Name, m, &st), nil
+	return nil
 }
 
 // warmCache remembers warm entries by size between TakeWarm calls, so that

@@ -54,6 +54,16 @@ func TestWarm(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, map[string]string{"pvc": "hot"}, got.Labels)
 		assert.Equal(t, []any{1000, 2000, uint32(0o2775)}, []any{got.UID, got.GID, got.Mode})
+		// A take reports the owner and mode from the entry's stat before
+		// the rename and what it changed, not from a stat after it.
+		assert.Equal(t, []any{got.UID, got.GID, got.Mode}, []any{sv.UID, sv.GID, sv.Mode}, "Allocate reports what is there")
+		require.NoError(t, e.pool.WaitWarm(wctx))
+		plain, err := e.pool.Allocate(ctx, "hot-plain", size, nil)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(2), e.pool.WarmStatus()[0].Taken, "served warm")
+		var st syscall.Stat_t
+		require.NoError(t, syscall.Stat(filepath.Join(e.root, "hot-plain"), &st))
+		assert.Equal(t, []any{int(st.Uid), int(st.Gid), st.Mode & 0o7777}, []any{plain.UID, plain.GID, plain.Mode}, "without an owner too")
 		mnt := e.c.MountT(t, sv.Path)
 		assert.Equal(t, int64(size), statfsSize(t, mnt), "df inside the deep mount shows the limit")
 		written, werr := fillUntilError(t, filepath.Join(mnt, "fill"), 20*quota.MiB)
