@@ -46,7 +46,6 @@ type nameLocker struct {
 
 	rmu       sync.Mutex
 	releasing map[int64]chan struct{} // offsets whose unlock is on its way, closed when done
-	pending   sync.WaitGroup          // those unlocks
 }
 
 // releaseWait bounds how long reset waits for unlocks on their way (a
@@ -95,10 +94,8 @@ func (l *nameLocker) unlocker(f *os.File, gen uint64, lk syscall.Flock_t) func()
 			l.releasing = make(map[int64]chan struct{})
 		}
 		l.releasing[lk.Start] = ch // this process holds the offset: nothing else is on its way there
-		l.pending.Add(1)
 		l.rmu.Unlock()
 		go func() {
-			defer l.pending.Done()
 			l.release(f, gen, lk)
 			l.rmu.Lock()
 			delete(l.releasing, lk.Start)
@@ -138,19 +135,27 @@ func (l *nameLocker) put(f *os.File, gen uint64) {
 }
 
 // reset closes the kept descriptions; those in use are closed when their
-// locks are released. Called when the mount is replaced and on Close.
+// locks are released. It first waits for the unlocks on their way when it
+// is called (a WaitGroup would not do: unlocks may start meanwhile, while
+// a mount is healed under running operations). Called when the mount is
+// replaced and on Close.
 func (l *nameLocker) reset() {
-	done := make(chan struct{})
-	go func() {
-		l.pending.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(releaseWait)
-	select {
-	case <-done:
-	case <-t.C:
+	l.rmu.Lock()
+	var onTheirWay []chan struct{}
+	for _, ch := range l.releasing {
+		onTheirWay = append(onTheirWay, ch)
 	}
-	t.Stop()
+	l.rmu.Unlock()
+	t := time.NewTimer(releaseWait)
+	defer t.Stop()
+wait:
+	for _, ch := range onTheirWay {
+		select {
+		case <-ch:
+		case <-t.C:
+			break wait
+		}
+	}
 	l.mu.Lock()
 	l.gen++
 	free := l.free
