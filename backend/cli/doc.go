@@ -112,9 +112,16 @@
 // Quota calls take glusterd's cluster-wide volume lock: run in parallel,
 // about half fail with "Another transaction is in progress" (opErrno 30802).
 // The backend serializes them per volume and retries that error with capped,
-// jittered backoff under the caller's context. Per-name locks are OFD record
-// locks on /.subvolkit/locks, which Gluster's locks translator enforces
-// across every client: several processes or hosts may share a volume.
+// jittered backoff under the caller's context. It retries the same way
+// glusterd's answer that its own quota aux mount is not connected ("Failed
+// to find the directory /var/run/gluster/VOL_quota_limit/…: Transport
+// endpoint is not connected"): glusterd mounts that client for each
+// limit-usage or remove and fails there before it changes anything.
+// Per-name locks are OFD record locks on /.subvolkit/locks, which Gluster's
+// locks translator enforces across every client: several processes or hosts
+// may share a volume. A lock's unlock goes to the bricks after the call has
+// returned; this process's next lock of the name waits for it, other
+// processes see the name free a round trip later.
 //
 // # Quota strictness
 //
