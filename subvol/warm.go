@@ -181,7 +181,9 @@ func (p *Pool) WaitWarm(ctx context.Context) error {
 
 // DrainWarm removes warm subvolumes of the sizes this Pool does not keep
 // ready, and those above its classes' counts, and reports how many it
-// removed (their data and limits are purged in the background).
+// removed (their data and limits are purged in the background). A warm
+// subvolume the Pool's refiller is making meanwhile is waited for and
+// counted, so SetWarm(nil) then DrainWarm leaves none.
 func (p *Pool) DrainWarm(ctx context.Context) (_ int, err error) {
 	const op = "drain warm"
 	defer p.observe(op, "", time.Now(), &err)
