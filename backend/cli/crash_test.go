@@ -72,7 +72,8 @@ func crashChild() {
 		err = b.Warm(ctx, 3*quota.MiB)
 	case "take":
 		if err = b.Warm(ctx, 3*quota.MiB); err == nil {
-			_, _, err = b.TakeWarm(ctx, &backend.CreateRequest{Name: name, SizeBytes: 3 * quota.MiB})
+			_, _, err = b.TakeWarm(ctx, &backend.CreateRequest{Name: name, SizeBytes: 3 * quota.MiB,
+				Owner: &backend.Ownership{UID: 1234, GID: 1234, Mode: 0o750}})
 		}
 	}
 	fmt.Fprintln(os.Stderr, "child: step not reached:", step, err)
@@ -254,6 +255,31 @@ func TestCrashAtEveryStep(t *testing.T) {
 				require.True(t, took)
 				assert.Equal(t, "3145728", e.limits(t)["/"+name], "a warm subvolume made after the crash")
 				require.NoError(t, pool.Delete(ctx, sv.Name, nil))
+			}
+			if op == "take" {
+				// What the crash left in the warm area is handed out only
+				// as Warm made it (the dead taker's marker overwritten);
+				// given the dead taker's owner and mode, it goes to the
+				// trash. (The dead child's entry lock is free a moment
+				// after the kill.)
+				require.Eventually(t, func() bool {
+					sv, took, err := e.b.TakeWarm(ctx, &backend.CreateRequest{Name: name + "w", SizeBytes: 3 * quota.MiB})
+					if err != nil {
+						return false
+					}
+					if took {
+						var st syscall.Stat_t
+						require.NoError(t, syscall.Lstat(filepath.Join(e.root, sv.Path), &st))
+						assert.Equal(t, [3]uint32{0, 0, 0o755}, [3]uint32{st.Uid, st.Gid, st.Mode & 0o7777}, "owner and mode of %s", sv.Name)
+						got, err := pool.Get(ctx, sv.Name)
+						require.NoError(t, err)
+						assert.Equal(t, int64(3*quota.MiB), got.SizeBytes)
+						assert.Equal(t, "3145728", e.limits(t)["/"+sv.Name], "limit of %s", sv.Name)
+						require.NoError(t, pool.Delete(ctx, sv.Name, nil))
+					}
+					counts, cerr := e.b.WarmCounts(ctx)
+					return cerr == nil && len(counts) == 0
+				}, 20*time.Second, 100*time.Millisecond, "the warm area emptied by takes")
 			}
 			if op == "warm" || op == "take" {
 				// A complete warm subvolume may be left: it is stock, not

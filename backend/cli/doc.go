@@ -90,10 +90,12 @@
 // are built like Create's, as /.subvolkit/staging/_warm-<size>.<nonce>, and
 // renamed into /.subvolkit/warm/<size>.<nonce> once complete, marker "warm"
 // and limit set. TakeWarm hands one out without a CLI call: under the name's
-// lock and the entry's own, it checks the entry's marker still says "warm",
-// writes the new marker, owner and mode in place and renames it to /<name>.
-// A crash before that rename leaves an entry whose marker no longer says
-// "warm": the next take, DrainWarm or Reconcile moves it to the trash.
+// lock and the entry's own, it writes the new marker while it stats the
+// entry, sets the owner and mode in place and renames it to /<name>. A crash
+// before that rename leaves an entry whose marker no longer says "warm" and
+// maybe a new owner or mode: the next take overwrites such a marker, or
+// moves the entry to the trash if its owner or mode changed; DrainWarm and
+// Reconcile move it to the trash.
 //
 // Reconcile (dry run unless Repair) finds staging leftovers, half-made,
 // half-deleted and half-archived subvolumes, interrupted resizes, limits

@@ -63,7 +63,7 @@ func (b *Backend) Warm(ctx context.Context, size int64) error {
 	if _, err := os.Stat(filepath.Join(b.mnt, warmDir)); errors.Is(err, os.ErrNotExist) {
 		b.ensureArea(warmDir)
 	}
-	m := &marker{State: stateWarm, Size: size, Created: time.Now().UTC()}
+	m := b.warmMarker(size)
 	entry := strconv.FormatInt(size, 10) + "." + nonce()
 	if err := b.build(ctx, op, key, m, nil, nil, filepath.Join(b.mnt, warmDir, entry), nil); err != nil {
 		return err
@@ -103,17 +103,20 @@ func (b *Backend) WarmCounts(ctx context.Context) (map[int64]int, error) {
 	return counts, nil
 }
 
-// TakeWarm implements backend.Warmer. Under the name's lock, a warm
-// subvolume of req.SizeBytes is picked under its own cluster-wide lock (of
-// two processes, one gets it), checked (its marker still says "warm"),
-// given the new marker, owner and mode where it is, and renamed to /<name>,
-// which keeps its limit: one rename and no gluster CLI call. A crash before
-// the rename leaves a warm entry whose marker no longer says "warm", which
-// the next TakeWarm, DrainWarm or Reconcile moves to the trash.
+// TakeWarm implements backend.Warmer. A warm subvolume of req.SizeBytes is
+// picked and locked with its own cluster-wide lock (of two processes, one
+// gets it) while the name's lock is taken; then, under both, the name is
+// checked free at the root while the entry is statted and given the new
+// marker, it is given its owner and mode where it is, and it is renamed to
+// /<name>, which keeps its limit: one rename and no gluster CLI call.
 //
-// The check that the name is free at the root runs while the entry is
-// locked and read: each is a round trip to the bricks, and none needs
-// another's answer.
+// Entries of the warm area are complete by construction (Warm renames them
+// in after the limit is read back), so a take does not read the marker it
+// replaces. What a taker that crashed before its rename leaves behind is a
+// warm entry with a new marker and maybe a new owner or mode: the next take
+// finds the owner or mode by the stat and moves such an entry to the trash
+// (a new marker alone it simply overwrites); Reconcile and DrainWarm remove
+// it too.
 //
 // The entries of each size are remembered between calls (a ReadDir of the
 // warm area when none is left in memory); Warm adds the ones it makes.
@@ -126,8 +129,22 @@ func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *
 	if err := checkNew(m, req.Owner); err != nil {
 		return nil, false, err
 	}
+	if err := b.checkArgs(ctx, op, req.Name); err != nil {
+		return nil, false, err
+	}
+	entry, ok, err := b.warmCache.pop(req.SizeBytes, b.warmEntries)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	// The entry's lock is tried while the name's is taken: tryLock never
+	// waits, so the order of the two does not matter.
+	entryLock := b.tryLockAsync(warmDir + "/" + entry)
 	unlock, err := b.begin(ctx, op, req.Name)
 	if err != nil {
+		if el := entryLock(); el.ok {
+			el.unlock()
+		}
+		b.warmCache.push(req.SizeBytes, entry)
 		return nil, false, err
 	}
 	defer unlock()
@@ -139,56 +156,92 @@ func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *
 	}()
 	for {
 		if err := ctx.Err(); err != nil {
+			if el := entryLock(); el.ok {
+				el.unlock()
+			}
+			b.warmCache.push(req.SizeBytes, entry)
 			return nil, false, subvolkit.E(subvolkit.Canceled, "", "", err)
-		}
-		entry, ok, err := b.warmCache.pop(req.SizeBytes, b.warmEntries)
-		if err != nil || !ok {
-			return nil, false, err
 		}
 		if rootFree == nil {
 			// The name must be free (staging leftovers of it do not
 			// matter here: Create, Delete and Reconcile remove them).
 			rootFree = async(func() error { return b.clearRoot(ctx, req.Name) })
 		}
-		sv, took, err := b.takeEntry(ctx, entry, m, req.Owner, rootFree)
+		sv, took, err := b.takeEntry(ctx, entry, entryLock, m, req.Owner, rootFree)
 		if took || err != nil {
 			return sv, took, err
 		}
+		if entry, ok, err = b.warmCache.pop(req.SizeBytes, b.warmEntries); err != nil || !ok {
+			return nil, false, err
+		}
+		entryLock = b.tryLockAsync(warmDir + "/" + entry)
 	}
 }
 
-// takeEntry hands out the warm entry as m.Name, if nobody else has it and
-// rootFree (the name's check at the root) answers nil. It reports false
-// when the entry is taken, gone or not a clean warm subvolume (then it goes
-// to the trash); when rootFree fails, the entry goes back to warmCache.
-func (b *Backend) takeEntry(ctx context.Context, entry string, m *marker, owner *backend.Ownership, rootFree func() error) (*backend.Subvol, bool, error) {
+// heldLock is tryLock's answer.
+type heldLock struct {
+	unlock func()
+	ok     bool
+	err    error
+}
+
+// tryLockAsync starts tryLock(key) and returns a function that waits for
+// its answer.
+func (b *Backend) tryLockAsync(key string) func() heldLock {
+	var h heldLock
+	wait := async(func() error {
+		h.unlock, h.ok, h.err = b.locker.tryLock(key)
+		return nil
+	})
+	return func() heldLock {
+		_ = wait()
+		return h
+	}
+}
+
+// takeEntry hands out the warm entry as m.Name, if its lock (entryLock's
+// answer) is had, it is still there and pristine, and rootFree (the name's
+// check at the root) answers nil. It reports false when the entry is taken,
+// gone or spoilt (then it goes to the trash); when rootFree fails, the
+// entry is given its warm marker back and returned to warmCache.
+func (b *Backend) takeEntry(ctx context.Context, entry string, entryLock func() heldLock, m *marker, owner *backend.Ownership, rootFree func() error) (*backend.Subvol, bool, error) {
 	rel := warmDir + "/" + entry
 	dir := filepath.Join(b.mnt, rel)
-	unlockE, free, err := b.locker.tryLock(rel)
-	if err != nil || !free {
-		return nil, false, err
+	el := entryLock()
+	if el.err != nil || !el.ok {
+		return nil, false, el.err
 	}
-	defer unlockE()
-	// The entry's owner and mode (a rename keeps them) are read with its
-	// marker, instead of a stat after the rename.
+	defer el.unlock()
+	// The stat (the owner and mode a rename keeps, instead of a stat after
+	// it) and the new marker go to the bricks together: neither needs the
+	// other's answer, and the marker is not worth reading first (see
+	// TakeWarm).
 	var st syscall.Stat_t
 	statted := async(func() error { return syscall.Lstat(dir, &st) })
-	cur, err := readMarker(dir)
+	merr := writeMarker(dir, m)
 	serr := statted()
 	switch {
-	case errors.Is(err, errGone):
+	case errors.Is(serr, syscall.ENOENT):
 		return nil, false, nil // taken or drained meanwhile
-	case err != nil || cur.State != stateWarm || cur.Size != m.Size:
-		// Left by a taker that crashed before its rename.
-		b.log.InfoContext(ctx, "removing a spoilt warm subvolume", "entry", entry, "err", err)
+	case serr != nil:
+		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", dir, serr})
+	case !b.pristine(&st):
+		// Given an owner or mode by a taker that crashed before its
+		// rename.
+		b.log.InfoContext(ctx, "removing a spoilt warm subvolume", "entry", entry, "uid", st.Uid, "gid", st.Gid, "mode", fmt.Sprintf("%#o", st.Mode&0o7777))
 		if terr := b.trash(ctx, rel, warmKey(m.Size)); terr != nil && subvolkit.KindOf(terr) != subvolkit.NotFound {
 			return nil, false, terr
 		}
 		return nil, false, nil
-	case serr != nil:
-		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", dir, serr})
+	case merr != nil:
+		return nil, false, b.discard(ctx, rel, warmKey(m.Size), kindOr(subvolkit.Unavailable, merr))
 	}
+	b.failpoint("take:marked")
 	if err := rootFree(); err != nil {
+		// The name is taken: the entry stays stock.
+		if werr := writeMarker(dir, b.warmMarker(m.Size)); werr != nil {
+			return nil, false, b.discard(ctx, rel, warmKey(m.Size), errors.Join(err, werr))
+		}
 		b.warmCache.push(m.Size, entry)
 		return nil, false, err
 	}
@@ -202,18 +255,27 @@ func (b *Backend) takeEntry(ctx context.Context, entry string, m *marker, owner 
 		if owner.GID >= 0 {
 			st.Gid = uint32(owner.GID)
 		}
-		st.Mode = ownerMode(owner) // handOut's chmod
+		st.Mode = st.Mode&^0o7777 | ownerMode(owner) // handOut's chmod
 	}
 	return b.subvol(m.Name, m, &st), true, nil
 }
 
-// handOut finishes the warm subvolume at dir: marker, owner, rename to the
-// root.
+// warmMarker is the marker of a warm subvolume of size.
+func (b *Backend) warmMarker(size int64) *marker {
+	return &marker{State: stateWarm, Size: size, Created: time.Now().UTC()}
+}
+
+// pristine reports whether a warm entry has the owner and mode Warm gave
+// it: this process's user and group (warm subvolumes are made and taken
+// by processes of one user), mode 0755.
+func (b *Backend) pristine(st *syscall.Stat_t) bool {
+	return st.Mode&syscall.S_IFMT == syscall.S_IFDIR && st.Mode&0o7777 == ownerMode(nil) &&
+		int(st.Uid) == os.Geteuid() && int(st.Gid) == os.Getegid()
+}
+
+// handOut finishes the warm subvolume at dir, whose marker is written:
+// owner, rename to the root.
 func (b *Backend) handOut(ctx context.Context, dir string, m *marker, owner *backend.Ownership) error {
-	if err := writeMarker(dir, m); err != nil {
-		return kindOr(subvolkit.Unavailable, err)
-	}
-	b.failpoint("take:marked")
 	if owner != nil {
 		if err := applyOwner(dir, owner, true); err != nil {
 			return kindOr(subvolkit.InvalidArgument, err)
