@@ -441,7 +441,7 @@ func (b *Backend) healAux(ctx context.Context) error {
 // prepareMeta makes the backend's directories. It removes nothing: the
 // trash is purged in the background.
 func (b *Backend) prepareMeta() error {
-	for _, d := range []string{metaDir, stagingDir, trashDir, archiveDir, warmDir, retainedDir} {
+	for _, d := range []string{metaDir, stagingDir, trashDir, archiveDir, retainedDir} {
 		if err := os.Mkdir(filepath.Join(b.mnt, d), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return subvolkit.E(subvolkit.Unavailable, "", "", err)
 		}

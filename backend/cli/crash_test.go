@@ -148,7 +148,7 @@ func (e *env) checkClean(t *testing.T, b *cli.Backend, pool *subvol.Pool) {
 		_, ok := want[p]
 		assert.True(t, ok, "limit on %s, which is not a subvolume", p)
 	}
-	for _, area := range []string{"staging", "trash", "warm"} {
+	for _, area := range []string{"staging", "trash"} {
 		left, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", area))
 		require.NoError(t, err)
 		assert.Empty(t, left, "%s not empty", area)

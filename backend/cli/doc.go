@@ -88,14 +88,18 @@
 //
 // Warm subvolumes (backend.Warmer; subvol.Pool.SetWarm keeps them stocked)
 // are built like Create's, as /.subvolkit/staging/_warm-<size>.<nonce>, and
-// renamed into /.subvolkit/warm/<size>.<nonce> once complete, marker "warm"
-// and limit set. TakeWarm hands one out without a CLI call: under the name's
-// lock and the entry's own, it writes the new marker while it stats the
-// entry, sets the owner and mode in place and renames it to /<name>. A crash
-// before that rename leaves an entry whose marker no longer says "warm" and
-// maybe a new owner or mode: the next take overwrites such a marker, or
-// moves the entry to the trash if its owner or mode changed; DrainWarm and
-// Reconcile move it to the trash.
+// renamed to /.subvolkit-warm.<size>.<nonce> at the volume's root once
+// complete, marker "warm" and limit set. No subvolume name starts with a
+// dot, so List passes them by; and a rename within one directory skips the
+// quota translator's limit check, which makes the take's rename the
+// cheapest there is. TakeWarm hands one out without a CLI call: under the
+// name's lock and the entry's own, it writes the new marker while it stats
+// the entry, sets the owner and mode in place and renames it to /<name>. A
+// crash before that rename leaves an entry whose marker no longer says
+// "warm" and maybe a new owner or mode: the next take overwrites such a
+// marker, or moves the entry to the trash if its owner or mode changed;
+// DrainWarm and Reconcile move it to the trash. Reconcile also moves to the
+// trash what is left in /.subvolkit/warm, where versions before kept them.
 //
 // Reconcile (dry run unless Repair) finds staging leftovers, half-made,
 // half-deleted and half-archived subvolumes, interrupted resizes, limits

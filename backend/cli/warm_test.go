@@ -34,13 +34,15 @@ func TestWarm(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	require.NoError(t, e.pool.WaitWarm(wctx))
-	warm, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", "warm"))
-	require.NoError(t, err)
-	require.Len(t, warm, 4, "the warm area holds the class's count")
+	warm := warmAtRoot(t, e.root)
+	require.Len(t, warm, 4, "the root holds the class's count of warm entries")
 	lims := e.limits(t)
 	for _, w := range warm {
-		assert.Equal(t, "5242880", lims["/.subvolkit/warm/"+w.Name()], "limit of warm %s", w.Name())
+		assert.Equal(t, "5242880", lims["/"+w], "limit of warm %s", w)
 	}
+	svs, err := e.pool.List(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, svs, "warm entries are no subvolumes")
 
 	t.Run("HandedOutKeepsItsLimit", func(t *testing.T) {
 		sv, err := e.pool.Allocate(ctx, "hot", size, &subvol.AllocateOptions{
@@ -99,7 +101,7 @@ func TestWarm(t *testing.T) {
 		require.NoError(t, e.pool.WaitWarm(wctx))
 		n := 0
 		for p := range e.limits(t) {
-			if strings.HasPrefix(p, "/.subvolkit/warm/") {
+			if strings.HasPrefix(p, "/.subvolkit-warm.") {
 				n++
 			}
 		}
@@ -110,30 +112,48 @@ func TestWarm(t *testing.T) {
 		rep, err := e.pool.Reconcile(ctx, nil)
 		require.NoError(t, err)
 		for _, it := range rep.Items {
-			assert.NotContains(t, it.Path, "/.subvolkit/warm/", "warm entries are not problems: %+v", it)
+			assert.NotContains(t, it.Path, "/.subvolkit-warm.", "warm entries are not problems: %+v", it)
 		}
-		// A warm subvolume whose limit was changed behind the backend's back.
-		warm, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", "warm"))
-		require.NoError(t, err)
-		bad := "/.subvolkit/warm/" + warm[0].Name()
+		// A warm subvolume whose limit was changed behind the backend's
+		// back, and one where versions before kept them.
+		bad := "/" + warmAtRoot(t, e.root)[0]
 		_, errOut, err := e.c.Runner(1).Run(ctx, "--mode=script", "volume", "quota", e.c.Volume(), "limit-usage", bad, "7MB")
+		require.NoError(t, err, "%s", errOut)
+		legacy := "/.subvolkit/warm/5242880.18ed6b0c5d2e4f00aabbccdd"
+		require.NoError(t, os.MkdirAll(filepath.Join(e.root, legacy), 0o755))
+		_, errOut, err = e.c.Runner(1).Run(ctx, "--mode=script", "volume", "quota", e.c.Volume(), "limit-usage", legacy, "5MB")
 		require.NoError(t, err, "%s", errOut)
 		rep, err = e.pool.Reconcile(ctx, &subvol.ReconcileOptions{Repair: true})
 		require.NoError(t, err)
-		var found bool
+		found := map[string]bool{}
 		for _, it := range rep.Items {
-			if it.Path == bad {
-				found = true
+			if it.Path == bad || it.Path == legacy {
+				found[it.Path] = true
 				assert.Equal(t, backend.ProblemHalfMade, it.Problem)
 				assert.True(t, it.Repaired, "%+v", it)
 			}
 		}
-		assert.True(t, found, "the changed warm subvolume is reported: %+v", rep.Items)
+		assert.Equal(t, map[string]bool{bad: true, legacy: true}, found, "the changed and the legacy warm subvolumes are reported: %+v", rep.Items)
 		// Seen through another client, whose entry cache may lag a moment.
+		for _, p := range []string{bad, legacy} {
+			assert.Eventually(t, func() bool {
+				_, err := os.Stat(filepath.Join(e.root, p))
+				return errors.Is(err, os.ErrNotExist)
+			}, 10*time.Second, 100*time.Millisecond, "%s moved to the trash", p)
+		}
+		// The purger removes their limits (which followed them into the
+		// trash).
 		assert.Eventually(t, func() bool {
-			_, err := os.Stat(filepath.Join(e.root, bad))
-			return errors.Is(err, os.ErrNotExist)
-		}, 10*time.Second, 100*time.Millisecond, "it left the warm area")
+			if st, err := e.b.Purge(ctx); err != nil || st.Pending != 0 {
+				return false
+			}
+			for p := range e.limits(t) {
+				if p == bad || p == legacy || strings.HasPrefix(p, "/.subvolkit/trash/") {
+					return false
+				}
+			}
+			return true
+		}, 60*time.Second, 200*time.Millisecond, "the limits of the removed warm subvolumes")
 	})
 
 	t.Run("Drain", func(t *testing.T) {
@@ -145,10 +165,22 @@ func TestWarm(t *testing.T) {
 			return err == nil && st.Pending == 0
 		}, time.Minute, 200*time.Millisecond)
 		for p := range e.limits(t) {
-			assert.False(t, strings.HasPrefix(p, "/.subvolkit/"), "limit left on %s", p)
+			assert.False(t, strings.HasPrefix(p, "/.subvolkit"), "limit left on %s", p)
 		}
-		ents, err := os.ReadDir(filepath.Join(e.root, ".subvolkit", "warm"))
-		require.NoError(t, err)
-		assert.Empty(t, ents)
+		assert.Empty(t, warmAtRoot(t, e.root))
 	})
+}
+
+// warmAtRoot lists the warm entries at the volume's root, mounted at root.
+func warmAtRoot(t *testing.T, root string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(root)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".subvolkit-warm.") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }

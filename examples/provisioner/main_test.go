@@ -494,12 +494,11 @@ func TestProvisionerOnKubernetes(t *testing.T) {
 		// ready; claims of 3Mi are served from them and the stock refills.
 		wc := e.class(t, "svk-warm", e.cliParams("warm", "3Mi:2"))
 		ns := e.namespace(t)
-		warmDir := filepath.Join(e.volMnt, ".subvolkit", "warm")
 		stock := func() int {
-			ents, _ := os.ReadDir(warmDir)
+			ents, _ := os.ReadDir(e.volMnt) // warm entries live at the volume's root
 			n := 0
 			for _, d := range ents {
-				if strings.HasPrefix(d.Name(), "3145728.") {
+				if strings.HasPrefix(d.Name(), ".subvolkit-warm.3145728.") {
 					n++
 				}
 			}
