@@ -231,9 +231,9 @@ func rootNames(mnt, after string) ([]string, error) {
 
 // retainedIndex reads the index of retained subvolumes.
 func (b *Backend) retainedIndex() (map[string]bool, error) {
-	entries, err := os.ReadDir(filepath.Join(b.mnt, retainedDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	entries, err := b.readArea(retainedDir)
+	if err != nil {
+		return nil, err
 	}
 	idx := make(map[string]bool, len(entries))
 	for _, e := range entries {

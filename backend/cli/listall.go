@@ -54,9 +54,9 @@ func (b *Backend) listAll(ctx context.Context, opts *backend.ListOptions) (*back
 		add(e.Name(), e.Name(), m, st, state)
 	}
 	for _, area := range []string{archiveDir, stagingDir} {
-		ents, err := os.ReadDir(filepath.Join(b.mnt, area))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+		ents, err := b.readArea(area)
+		if err != nil {
+			return nil, err
 		}
 		for _, e := range ents {
 			rel := area + "/" + e.Name()

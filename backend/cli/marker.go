@@ -22,7 +22,7 @@ const (
 	stateDeleting = "deleting" // left by older versions: limit being removed, data about to go
 	stateRetained = "retained" // out of the pool, data and limit kept
 	stateArchived = "archived" // out of the pool, data moved to the archive
-	stateWarm     = "warm"     // complete, unnamed, in the warm area: handed out by TakeWarm
+	stateWarm     = "warm"     // complete, unnamed, a warm entry at the root: handed out by TakeWarm
 )
 
 // marker is the JSON stored in markerXattr.

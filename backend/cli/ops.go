@@ -54,6 +54,16 @@ func (b *Backend) ensureArea(area string) bool {
 	return os.MkdirAll(filepath.Join(b.mnt, area), 0o700) == nil
 }
 
+// readArea lists one of the backend's areas (a path relative to the
+// volume's root); a missing area is empty.
+func (b *Backend) readArea(area string) ([]os.DirEntry, error) {
+	ents, err := os.ReadDir(filepath.Join(b.mnt, area))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	}
+	return ents, nil
+}
+
 // kindOr keeps the kind err already has, or gives it kind.
 func kindOr(kind subvolkit.Kind, err error) error {
 	var se *subvolkit.Error
@@ -138,9 +148,9 @@ func (b *Backend) clearRoot(ctx context.Context, name string) error {
 // clearStaging moves every staging entry of name but own (left by a crash:
 // nobody works on them, the caller holds name's lock) to the trash.
 func (b *Backend) clearStaging(ctx context.Context, name, own string) error {
-	entries, err := os.ReadDir(filepath.Join(b.mnt, stagingDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return subvolkit.E(subvolkit.Unavailable, "", "", err)
+	entries, err := b.readArea(stagingDir)
+	if err != nil {
+		return err
 	}
 	for _, e := range entries {
 		if n, ok := entryName(e.Name()); ok && n == name && e.Name() != own {

@@ -108,9 +108,9 @@ func (r *reconciler) withName(name string, f func() error) (busy bool, err error
 // staging: every entry whose name is not locked is a crash's leftover.
 func (r *reconciler) staging(ctx context.Context) error {
 	b := r.b
-	ents, err := os.ReadDir(filepath.Join(b.mnt, stagingDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return subvolkit.E(subvolkit.Unavailable, "", "", err)
+	ents, err := b.readArea(stagingDir)
+	if err != nil {
+		return err
 	}
 	for _, e := range ents {
 		r.rep.Scanned++
@@ -278,9 +278,9 @@ func (b *Backend) finishResize(ctx context.Context, name string, m *marker, l qu
 // their limit (an archive interrupted after the move).
 func (r *reconciler) archive(ctx context.Context) error {
 	b := r.b
-	ents, err := os.ReadDir(filepath.Join(b.mnt, archiveDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return subvolkit.E(subvolkit.Unavailable, "", "", err)
+	ents, err := b.readArea(archiveDir)
+	if err != nil {
+		return err
 	}
 	for _, e := range ents {
 		r.rep.Scanned++
@@ -304,9 +304,9 @@ func (r *reconciler) archive(ctx context.Context) error {
 // trash reports entries waiting for the purge and, on repair, runs a pass.
 func (r *reconciler) trash(ctx context.Context) error {
 	b := r.b
-	ents, err := os.ReadDir(filepath.Join(b.mnt, trashDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return subvolkit.E(subvolkit.Unavailable, "", "", err)
+	ents, err := b.readArea(trashDir)
+	if err != nil {
+		return err
 	}
 	for _, e := range ents {
 		r.claims[volPath(trashDir+"/"+e.Name())] = true

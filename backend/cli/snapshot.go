@@ -215,9 +215,9 @@ func (b *Backend) ListSnapshots(ctx context.Context, opts *backend.ListOptions) 
 	if err := b.checkOpen(ctx, op, ""); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(filepath.Join(b.mnt, snapshotsDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, subvolkit.E(subvolkit.Unavailable, "", "", err)
+	entries, err := b.readArea(snapshotsDir)
+	if err != nil {
+		return nil, err
 	}
 	var names []string
 	for _, e := range entries {

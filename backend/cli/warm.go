@@ -132,7 +132,7 @@ func (b *Backend) WarmCounts(ctx context.Context) (map[int64]int, error) {
 // marker, it is given its owner and mode where it is, and it is renamed to
 // /<name>, which keeps its limit: one rename and no gluster CLI call.
 //
-// Entries of the warm area are complete by construction (Warm renames them
+// Warm entries are complete by construction (Warm renames them
 // in after the limit is read back), so a take does not read the marker it
 // replaces. What a taker that crashed before its rename leaves behind is a
 // warm entry with a new marker and maybe a new owner or mode: the next take
@@ -489,9 +489,9 @@ func (r *reconciler) checkWarm(ctx context.Context, rel, entry string) {
 // removes their limits.
 func (r *reconciler) legacyWarm(ctx context.Context) error {
 	b := r.b
-	ents, err := os.ReadDir(filepath.Join(b.mnt, legacyWarmDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return subvolkit.E(subvolkit.Unavailable, "", "", err)
+	ents, err := b.readArea(legacyWarmDir)
+	if err != nil {
+		return err
 	}
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
