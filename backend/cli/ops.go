@@ -226,13 +226,13 @@ func async(f func() error) func() error {
 func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend.Ownership,
 	fill func(ctx context.Context, dir string) error) (*backend.Subvol, error) {
 	name := m.Name
-	// The name's check at the root runs while the staging directory is
-	// made; staging leftovers of the name go to the trash while glusterd
-	// sets the new entry's limit.
-	rootFree := async(func() error { return b.clearRoot(ctx, name) })
-	defer func() { _ = rootFree() }() // it may still be moving a leftover of the name: wait
+	if err := b.clearRoot(ctx, name); err != nil {
+		return nil, err
+	}
+	// Staging leftovers of the name go to the trash while glusterd sets
+	// the new entry's limit.
 	tidy := func(ctx context.Context, own string) error { return b.clearStaging(ctx, name, own) }
-	if err := b.build(ctx, op, name, m, owner, fill, b.dir(name), rootFree, tidy); err != nil {
+	if err := b.build(ctx, op, name, m, owner, fill, b.dir(name), tidy); err != nil {
 		return nil, err
 	}
 	// The owner and mode are those build set (no stat of the result).
@@ -256,20 +256,13 @@ func (b *Backend) make(ctx context.Context, op string, m *marker, owner *backend
 // entry goes to the trash and is purged at once, even when ctx is
 // cancelled.
 //
-// rootFree, if not nil, is the answer of the check that dst's name is free,
-// running meanwhile: build waits for it once the directory is made, and if
-// it fails, removes the directory (empty, unmarked, without a limit) and
-// returns its error.
-//
 // The marker, the owner and tidy (if not nil; it is given the entry's own
 // name) run while the gluster CLI sets the limit, which takes tens of
 // milliseconds: none of them needs the limit, and the staging area's
-// entries are found by name, marker or not, when a crash leaves one. So
-// does a look-up of the entry through the quota aux mount, so that the
-// read back after the limit is one round trip.
+// entries are found by name, marker or not, when a crash leaves one.
 func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *backend.Ownership,
 	fill func(ctx context.Context, dir string) error, dst string,
-	rootFree func() error, tidy func(ctx context.Context, own string) error) (err error) {
+	tidy func(ctx context.Context, own string) error) (err error) {
 	final := stateReady
 	if m.State == stateWarm {
 		final = stateWarm
@@ -295,14 +288,6 @@ func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *b
 		return subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	b.failpoint(op + ":mkdir")
-	if rootFree != nil {
-		if err := rootFree(); err != nil {
-			if rerr := os.Remove(dir); rerr != nil {
-				return b.discard(ctx, rel, key, err)
-			}
-			return err
-		}
-	}
 	defer func() {
 		if err != nil {
 			err = b.discard(ctx, rel, key, err)
@@ -318,10 +303,6 @@ func (b *Backend) build(ctx context.Context, op, key string, m *marker, owner *b
 			return kindOr(subvolkit.InvalidArgument, err)
 		}
 		b.failpoint(op + ":owner")
-		if b.aux != "" {
-			var st syscall.Stat_t
-			_ = syscall.Lstat(filepath.Join(b.aux, rel), &st) // a hint only: checkLimit tells
-		}
 		if tidy != nil {
 			return tidy(ctx, entry)
 		}

@@ -84,7 +84,7 @@ func (b *Backend) Warm(ctx context.Context, size int64) error {
 	defer unlock()
 	m := b.warmMarker(size)
 	entry := warmPrefix + strconv.FormatInt(size, 10) + "." + nonce()
-	if err := b.build(ctx, op, key, m, nil, nil, filepath.Join(b.mnt, entry), nil, nil); err != nil {
+	if err := b.build(ctx, op, key, m, nil, nil, filepath.Join(b.mnt, entry), nil); err != nil {
 		return err
 	}
 	b.warmCache.push(size, entry)
