@@ -65,7 +65,11 @@ func TestLockWaitHonoursTheContext(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%s: got %v, want a DeadlineExceeded", op, err)
 		}
-		if took < 45*time.Millisecond || took > 300*time.Millisecond {
+		// DeadlineExceeded already says the deadline passed, by the
+		// runtime's timer; the lower bound only catches a wait that gives
+		// up at once. It is loose: on a loaded VM, a CI run saw the 50 ms
+		// timer fire 44 ms after a time.Now taken just before.
+		if took < 25*time.Millisecond || took > 300*time.Millisecond {
 			t.Errorf("%s gave up after %v, want about 50ms", op, took)
 		}
 		if n := strings.Count(err.Error(), "subvolkit:"); n != 1 {
