@@ -911,32 +911,48 @@ func (r *Runner) Node() int { return r.n }
 // The node's mount namespace is entered through a descriptor opened from the
 // verified glusterd PID, so a recycled PID can never be entered by mistake.
 func (r *Runner) Run(ctx context.Context, args ...string) (stdout, stderr []byte, err error) {
+	cmd, err := r.Command(args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cmd.ExtraFiles[0].Close()
+	run := exec.CommandContext(ctx, cmd.Path)
+	run.Args, run.ExtraFiles = cmd.Args, cmd.ExtraFiles
+	var so, se bytes.Buffer
+	run.Stdout, run.Stderr = &so, &se
+	run.WaitDelay = 2 * time.Second
+	err = run.Run()
+	return so.Bytes(), se.Bytes(), err
+}
+
+// Command returns the command Run would run for args, not started: nsenter
+// into the node's namespaces, then gluster. Its ExtraFiles hold the
+// descriptor of the node's mount namespace, which the caller closes once
+// the command started (cli.ShellRunner's Command hook does). With only
+// options for args, it starts a gluster shell.
+func (r *Runner) Command(args ...string) (*exec.Cmd, error) {
 	nd := r.c.node(r.n)
 	pid := r.c.GlusterdPID(r.n)
 	if pid == 0 {
-		return nil, nil, fmt.Errorf("glustertest: glusterd of node %d is not running", r.n)
+		return nil, fmt.Errorf("glustertest: glusterd of node %d is not running", r.n)
 	}
 	mnt, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/mnt")
 	if err != nil {
-		return nil, nil, fmt.Errorf("glustertest: glusterd of node %d: %w", r.n, err)
+		return nil, fmt.Errorf("glustertest: glusterd of node %d: %w", r.n, err)
 	}
-	defer mnt.Close()
 	// Re-check after opening: the descriptor now pins the namespace of the
 	// process we verified (any process in the node's netns shares it).
 	if id, err := netnsOfPID(pid); err != nil || id != nd.nsID {
-		return nil, nil, fmt.Errorf("glustertest: glusterd of node %d exited", r.n)
+		mnt.Close()
+		return nil, fmt.Errorf("glustertest: glusterd of node %d exited", r.n)
 	}
 	all := append([]string{
 		"--mount=/proc/self/fd/3", "--net=" + filepath.Join(netnsDir, nd.ns), "--",
 		tools.gluster, "--glusterd-sock=" + nd.sock(), "--log-file=" + filepath.Join(nd.logDir(), "cli.log"),
 	}, args...)
-	cmd := exec.CommandContext(ctx, tools.nsenter, all...)
+	cmd := exec.Command(tools.nsenter, all...)
 	cmd.ExtraFiles = []*os.File{mnt}
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	cmd.WaitDelay = 2 * time.Second
-	err = cmd.Run()
-	return so.Bytes(), se.Bytes(), err
+	return cmd, nil
 }
 
 // Gluster runs `gluster --mode=script <args>` on node 1 (or, if node 1's

@@ -297,8 +297,15 @@ func openBackendB(b *testing.B, c *glustertest.Cluster) *cli.Backend {
 	if err := cli.Prepare(context.Background(), c.Runner(1), c.Volume(), &cli.PrepareOptions{StrictQuota: true}); err != nil {
 		b.Fatal(err)
 	}
+	// The Pool's runner is a ShellRunner, the default of cli.Open; with
+	// SUBVOLKIT_BENCH_RUNNER=exec, one gluster process per call, as the raw
+	// baseline runs them.
+	var r cli.Runner = &cli.ShellRunner{Command: c.Runner(1).Command}
+	if os.Getenv("SUBVOLKIT_BENCH_RUNNER") == "exec" {
+		r = c.Runner(1)
+	}
 	bk, err := cli.Open(context.Background(), &cli.Options{
-		Volume: c.Volume(), Servers: c.Servers(), Runner: c.Runner(1),
+		Volume: c.Volume(), Servers: c.Servers(), Runner: r,
 		MountDir: filepath.Join(c.BaseDir(), "bench-mnt"),
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -37,7 +38,8 @@ type Options struct {
 	// the preferred first. The backend mounts the volume from them and
 	// reports them in every Subvol for mounters.
 	Servers []string
-	// Runner runs the gluster CLI; nil means the local binary. Mutating
+	// Runner runs the gluster CLI; nil means a ShellRunner of the local
+	// binary, which the backend closes on Close. Mutating
 	// quota calls must reach a glusterd of the pool's trusted storage pool
 	// through its local socket (glusterd refuses them from --remote-host).
 	Runner Runner
@@ -92,6 +94,10 @@ type Options struct {
 	// clients"). 0 means DefaultWedgeTimeout; a negative value never
 	// aborts.
 	WedgeTimeout time.Duration
+
+	// closeRunner: Runner is the backend's own (Open's default, or
+	// OptionsFromParams's), closed by Close.
+	closeRunner bool
 }
 
 // Defaults for the Options fields left zero.
@@ -167,7 +173,7 @@ const (
 func OptionsFromParams(params map[string]string) (*Options, error) {
 	const op = "cli options"
 	opts := &Options{}
-	r := &ExecRunner{}
+	r := &ShellRunner{}
 	for k, v := range params {
 		var err error
 		switch k {
@@ -198,7 +204,7 @@ func OptionsFromParams(params map[string]string) (*Options, error) {
 			return nil, subvolkit.Errorf(subvolkit.InvalidArgument, op, "", "parameter %s=%q: %v", k, v, err)
 		}
 	}
-	opts.Runner = r
+	opts.Runner, opts.closeRunner = r, true
 	return opts, nil
 }
 
@@ -227,7 +233,7 @@ func Open(ctx context.Context, opts *Options) (*Backend, error) {
 	o := *opts
 	o.Servers = append([]string(nil), opts.Servers...)
 	if o.Runner == nil {
-		o.Runner = &ExecRunner{}
+		o.Runner, o.closeRunner = &ShellRunner{}, true
 	}
 	switch {
 	case o.RetryMaxAttempts == 0:
@@ -483,6 +489,9 @@ func (b *Backend) Close() error {
 	b.closed = true
 	if b.purger != nil {
 		b.purger.stop() // before the mounts go
+	}
+	if c, ok := b.opts.Runner.(io.Closer); ok && b.opts.closeRunner {
+		_ = c.Close()
 	}
 	b.locker.reset() // its open lock files would keep the mount busy
 	if b.auxMounted.Load() {

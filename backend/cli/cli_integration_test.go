@@ -45,7 +45,9 @@ func newEnv(t *testing.T) *env {
 func openBackend(t *testing.T, c *glustertest.Cluster, r cli.Runner, mods ...func(*cli.Options)) *cli.Backend {
 	t.Helper()
 	if r == nil {
-		r = c.Runner(1)
+		sr := &cli.ShellRunner{Command: c.Runner(1).Command}
+		t.Cleanup(func() { sr.Close() })
+		r = sr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

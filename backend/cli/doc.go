@@ -1,10 +1,15 @@
 // Package cli is the gluster command-line backend: a subvolume is a
 // top-level directory of one Gluster volume with a directory quota on it.
 //
-// The backend runs `gluster --mode=script --xml` through a Runner (the local
-// binary by default; plug in ssh, `kubectl exec` or anything else) and judges
-// every call by the XML's opRet and opErrno, never by the exit code, which
-// the CLI gets wrong in several cases. It does its directory work through its
+// The backend runs `gluster --mode=script --xml` through a Runner (plug in
+// ssh, `kubectl exec` or anything else) and judges every call by the XML's
+// opRet and opErrno, never by the exit code, which the CLI gets wrong in
+// several cases. The default, ShellRunner, keeps up to two gluster shells
+// (`gluster --xml` reading commands from a pipe) open and sends them the
+// calls that set, remove and read limits and read the volume's info, so
+// that those calls do not start a process each; ExecRunner starts one per
+// call. ShellRunner.Command runs the shells anywhere ExecRunner would run
+// the CLI (ssh, nsenter), where the saving is larger still. It does its directory work through its
 // own FUSE mount of the volume, verified against the mount table.
 //
 // # Preparing a volume, then opening it

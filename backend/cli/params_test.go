@@ -28,7 +28,7 @@ func TestOptionsFromParams(t *testing.T) {
 	assert.Equal(t, 3, o.RetryMaxAttempts)
 	assert.Equal(t, 10*time.Millisecond, o.RetryMinDelay)
 	assert.Equal(t, time.Second, o.RetryMaxDelay)
-	r := o.Runner.(*ExecRunner)
+	r := o.Runner.(*ShellRunner)
 	assert.Equal(t, "/usr/sbin/gluster", r.Path)
 	assert.Equal(t, []string{"--glusterd-sock=/run/gd.sock", "--log-file=/tmp/cli.log"}, r.ExtraArgs)
 

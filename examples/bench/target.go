@@ -76,7 +76,10 @@ func openTarget(ctx context.Context, f *targetFlags, logw io.Writer) (_ *target,
 			_ = os.Remove(base)
 			return nil, fmt.Errorf("start a throwaway GlusterFS: %w", err)
 		}
-		t.closeCluster = func() error { return errors.Join(c.Close(), os.RemoveAll(base)) }
+		// The Pool's runner keeps gluster shells open, as cli.Open's
+		// default does; the raw baseline runs a process per call.
+		shells := &cli.ShellRunner{Command: c.Runner(1).Command}
+		t.closeCluster = func() error { return errors.Join(shells.Close(), c.Close(), os.RemoveAll(base)) }
 		t.volume, t.runner = c.Volume(), c.Runner(1)
 		t.desc = fmt.Sprintf("throwaway %d-node GlusterFS, volume %s", f.nodes, c.Volume())
 		if err := cli.Prepare(ctx, t.runner, t.volume, &cli.PrepareOptions{StrictQuota: true}); err != nil {
@@ -85,7 +88,7 @@ func openTarget(ctx context.Context, f *targetFlags, logw io.Writer) (_ *target,
 		servers := c.Servers()
 		t.newPool = func(ctx context.Context, opts *subvol.Options) (*subvol.Pool, error) {
 			bk, err := cli.Open(ctx, &cli.Options{
-				Volume: t.volume, Servers: servers, Runner: t.runner,
+				Volume: t.volume, Servers: servers, Runner: shells,
 				MountDir: filepath.Join(base, "m"+randHex(4)),
 			})
 			if err != nil {

@@ -131,7 +131,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	o.cli = cli.Options{
 		Volume: *volume, Servers: hosts, MountDir: *mountDir,
-		Runner: &cli.ExecRunner{Path: *gluster, ExtraArgs: strings.Fields(*glusterArgs)},
+		Runner: &cli.ShellRunner{Path: *gluster, ExtraArgs: strings.Fields(*glusterArgs)},
 	}
 	o.prepare = cli.PrepareOptions{StrictQuota: *strict}
 	o.srv = server.Config{
