@@ -378,9 +378,56 @@ func (c *copier) copyContent(in, out *os.File, st *syscall.Stat_t) (int64, error
 	return total, nil
 }
 
+// Big ranges are copied as several parts side by side: over a GlusterFS
+// FUSE mount each copy_file_range becomes one copy on the brick, and two to
+// four of them at once copied a 200 MiB file 1.07–1.12× as fast as one (and
+// as cp -a, which makes one); eight were slower again.
+const (
+	rangePartMin = 16 << 20 // no part is smaller
+	rangeParts   = 4        // at most this many parts
+	rangeAlign   = 1 << 20  // parts start at multiples of this
+)
+
 // copyRange copies length bytes at off, with copy_file_range where the file
-// systems support it and read/write otherwise.
+// systems support it and read/write otherwise; a range of at least two
+// parts' worth is copied as up to rangeParts parts at once.
 func (c *copier) copyRange(in, out *os.File, off, length int64) (int64, error) {
+	parts := min(rangeParts, length/rangePartMin)
+	if parts < 2 {
+		return c.copyPart(in, out, off, length)
+	}
+	part := (length/parts + rangeAlign - 1) &^ (rangeAlign - 1)
+	var wg sync.WaitGroup
+	done := make([]int64, parts)
+	errs := make([]error, parts)
+	for i := range parts {
+		poff := off + i*part
+		plen := min(part, off+length-poff)
+		if plen <= 0 {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done[i], errs[i] = c.copyPart(in, out, poff, plen)
+		}()
+	}
+	wg.Wait()
+	var total int64
+	for _, n := range done {
+		total += n
+	}
+	for _, err := range errs {
+		if err != nil { // errStop too: the caller must not take the file as whole
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// copyPart copies length bytes at off, with copy_file_range where the file
+// systems support it and read/write otherwise.
+func (c *copier) copyPart(in, out *os.File, off, length int64) (int64, error) {
 	roff, woff := off, off
 	var done int64
 	for done < length {

@@ -228,7 +228,8 @@ func requireRoot(t *testing.T) {
 func TestCopyTreeEveryKindOfEntryLocal(t *testing.T) {
 	requireRoot(t)
 	src, dst := t.TempDir(), t.TempDir()
-	makeEveryKindTree(t, src, 3<<20)
+	// 50 MiB and a bit: copied as three parts side by side, the last short.
+	makeEveryKindTree(t, src, 50<<20+12345)
 	var last fsutil.CopyProgress
 	opts := fullOpts
 	opts.Progress = func(p fsutil.CopyProgress) { last = p }
@@ -236,7 +237,7 @@ func TestCopyTreeEveryKindOfEntryLocal(t *testing.T) {
 	t.Cleanup(func() { _ = os.Chmod(filepath.Join(dst, "rodir"), 0o755) })
 	checkSameTree(t, src, dst)
 	assert.Positive(t, last.Entries)
-	assert.GreaterOrEqual(t, last.Bytes, int64(3<<20))
+	assert.GreaterOrEqual(t, last.Bytes, int64(50<<20+12345))
 }
 
 func TestCopyTreeEveryKindOfEntryGluster(t *testing.T) {
@@ -246,7 +247,7 @@ func TestCopyTreeEveryKindOfEntryGluster(t *testing.T) {
 	src, dst := filepath.Join(mnt, "src"), filepath.Join(mnt, "dst")
 	require.NoError(t, os.Mkdir(src, 0o755))
 	require.NoError(t, os.Mkdir(dst, 0o755))
-	makeEveryKindTree(t, src, 20<<20)
+	makeEveryKindTree(t, src, 40<<20+12345) // two parts side by side
 	t.Cleanup(func() { _ = os.Chmod(filepath.Join(dst, "rodir"), 0o755) })
 	require.NoError(t, fsutil.CopyTree(context.Background(), src, dst, &fullOpts))
 	checkSameTree(t, src, dst)
