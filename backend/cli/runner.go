@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Runner runs the gluster command-line tool. args are the arguments after
@@ -44,39 +46,42 @@ type ExecRunner struct {
 
 // Run implements Runner.
 func (r *ExecRunner) Run(ctx context.Context, args ...string) ([]byte, []byte, error) {
+	return runChild(ctx, r.command(args...))
+}
+
+// command returns the command that runs gluster with args.
+func (r *ExecRunner) command(args ...string) *exec.Cmd {
 	path := r.Path
 	if path == "" {
 		path = "gluster"
 	}
-	all := append(append([]string{}, r.ExtraArgs...), args...)
-	cmd := exec.CommandContext(ctx, path, all...)
-	configureChild(cmd)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.Bytes(), stderr.Bytes(), err
+	return exec.Command(path, append(append([]string{}, r.ExtraArgs...), args...)...)
 }
 
-// childAttrs puts cmd's process in a process group of its own (a signal
-// sent to the caller's group does not reach it) and has it killed if the
-// caller dies.
+// childAttrs puts cmd's process in a process group of its own and has it
+// killed (SIGKILL) if the caller dies (Pdeathsig), so a killed SDK process
+// leaves no `gluster … limit-usage` running behind it.
 func childAttrs(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// configureChild makes cmd's process die with its caller: it runs in a
-// process group of its own, which is killed (SIGKILL) when the context is
-// done, and it gets SIGKILL if the caller dies (Pdeathsig), so a killed SDK
-// process leaves no `gluster … limit-usage` running behind it.
-func configureChild(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error {
-		if cmd.Process == nil {
-			return nil
-		}
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+// runChild runs cmd (not started; files in its ExtraFiles are closed once
+// it started) with childAttrs and returns its stdout and stderr. When ctx
+// is done first, cmd's process group is killed (SIGKILL): the group is the
+// process's own, so a wrapper's children go too.
+func runChild(ctx context.Context, cmd *exec.Cmd) ([]byte, []byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	childAttrs(cmd)
 	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Start()
+	closeExtra(cmd)
+	if err == nil {
+		stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+		err = cmd.Wait()
+		stop()
+	}
+	return stdout.Bytes(), stderr.Bytes(), err
 }
 
 // ShellRunner runs the gluster CLI through long-lived gluster shells: a
@@ -96,19 +101,20 @@ func configureChild(cmd *exec.Cmd) {
 // A command that fails answers with its XML document, as it does from a
 // process of its own, and the shell serves the next one. A shell is
 // discarded, and its process killed, when the call's context ends before
-// the answer and when its process dies; the next call starts another. A
-// shell found dead before it answered anything is replaced once within the
-// call.
+// the answer and when it dies or writes while idle; the next call starts
+// another. A call whose shell ends before the answer runs again in a
+// process of its own, so that it answers as a one-off call does (a shell
+// that loses glusterd exits with a bare newline).
 //
 // A gluster shell waits for glusterd where a one-off process gives up at
 // once. So shells are started with --timeout (Timeout, 30 s by default;
 // after any --timeout of ExtraArgs or Command, so it wins): a call made
-// while glusterd is down fails after that long ("Connection failed", and
-// the shell exits), and for 5 s after a shell died, calls run in processes
-// of their own, which fail at once while glusterd stays down. A call waits
-// that long for glusterd's answer, too (a one-off process, 120 s). After a
-// restart of glusterd, an idle shell reconnects within a few seconds; a call
-// meanwhile waits for it.
+// while glusterd is down fails after at most that long (the shell exits,
+// and the call runs again on its own), and for 5 s after a shell died,
+// calls run in processes of their own, which fail at once while glusterd
+// stays down. A call waits that long for glusterd's answer, too (a one-off
+// process, 120 s). After a restart of glusterd, an idle shell reconnects
+// within a few seconds; a call meanwhile waits for it.
 //
 // The zero value runs the local gluster binary. A ShellRunner is safe for
 // concurrent use. Close ends the idle shells; it may be called more than
@@ -214,11 +220,8 @@ func (r *ShellRunner) command(args ...string) (*exec.Cmd, error) {
 	if r.Command != nil {
 		return r.Command(args...)
 	}
-	path := r.Path
-	if path == "" {
-		path = "gluster"
-	}
-	return exec.Command(path, append(append([]string{}, r.ExtraArgs...), args...)...), nil
+	e := ExecRunner{Path: r.Path, ExtraArgs: r.ExtraArgs}
+	return e.command(args...), nil
 }
 
 // Run implements Runner.
@@ -227,38 +230,37 @@ func (r *ShellRunner) Run(ctx context.Context, args ...string) ([]byte, []byte, 
 	if !ok {
 		return r.runOnce(ctx, args)
 	}
-	for attempt := 1; ; attempt++ {
-		r.mu.Lock()
-		shun := time.Now().Before(r.shun)
-		r.mu.Unlock()
-		if shun {
-			return r.runOnce(ctx, args)
-		}
-		sh, err := r.get()
-		if err != nil {
-			return nil, nil, err
-		}
-		if sh == nil { // every shell is busy
-			return r.runOnce(ctx, args)
-		}
-		stdout, stderr, err := sh.do(ctx, line)
-		r.put(sh, err == nil)
-		// A shell that ended without a word (killed while idle, before
-		// its end was noticed) never ran the command: once more, in
-		// another shell. (Had it sent the command to glusterd, the
-		// repeat would be harmless: every command a shell runs is a read,
-		// limit-usage or remove, which the backend repeats anyway.)
-		var xe *ShellExitError
-		if errors.As(err, &xe) && ctx.Err() == nil {
-			if attempt == 1 && xe.silent {
-				continue
-			}
-			r.mu.Lock()
-			r.shun = time.Now().Add(shellShun)
-			r.mu.Unlock()
-		}
-		return stdout, stderr, err
+	r.mu.Lock()
+	shun := time.Now().Before(r.shun)
+	r.mu.Unlock()
+	if shun {
+		return r.runOnce(ctx, args)
 	}
+	sh, err := r.get()
+	if err != nil {
+		return nil, nil, err
+	}
+	if sh == nil { // every shell is busy
+		return r.runOnce(ctx, args)
+	}
+	stdout, stderr, err := sh.do(ctx, line)
+	r.put(sh, err == nil)
+	var xe *ShellExitError
+	if errors.As(err, &xe) && ctx.Err() == nil {
+		// The shell ended before its answer: glusterd went away (the
+		// shell then exits with a bare newline, or after its timeout with
+		// "Connection failed"), or the shell was killed. A process of its
+		// own gives the answer a one-off call gives, and for a while the
+		// next calls run that way too. Every command a shell runs is a
+		// read, limit-usage or remove, which glusterd may safely get twice
+		// (a remove of no limit answers "No limit set", which the backend
+		// takes as done).
+		r.mu.Lock()
+		r.shun = time.Now().Add(shellShun)
+		r.mu.Unlock()
+		return r.runOnce(ctx, args)
+	}
+	return stdout, stderr, err
 }
 
 // runOnce runs args in a process of its own.
@@ -267,18 +269,7 @@ func (r *ShellRunner) runOnce(ctx context.Context, args []string) ([]byte, []byt
 	if err != nil {
 		return nil, nil, err
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	childAttrs(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Start()
-	closeExtra(cmd)
-	if err == nil {
-		stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-		err = cmd.Wait()
-		stop()
-	}
-	return stdout.Bytes(), stderr.Bytes(), err
+	return runChild(ctx, cmd)
 }
 
 // closeExtra closes the files a started (or failed) command was given.
@@ -298,14 +289,14 @@ func (r *ShellRunner) get() (*glusterShell, error) {
 		sh := r.idle[n-1]
 		r.idle = r.idle[:n-1]
 		r.mu.Unlock()
-		select {
-		case <-sh.done: // died while idle: start another
-			sh.discard()
-			r.mu.Lock()
-			r.open--
-		default:
+		if sh.idleOK() {
 			return sh, nil
 		}
+		// It died or spoke while idle (a shell wrote a line and exited
+		// when glusterd was killed): start another.
+		sh.discard()
+		r.mu.Lock()
+		r.open--
 	}
 	max := r.MaxShells
 	if max <= 0 {
@@ -430,7 +421,6 @@ func (sh *glusterShell) do(ctx context.Context, line string) ([]byte, []byte, er
 	}
 	ended := func(cause error) ([]byte, []byte, error) {
 		xerr := sh.exitErr(cause)
-		xerr.silent = len(out) == 0
 		stdout, stderr := split()
 		if cerr := ctx.Err(); cerr != nil {
 			return stdout, stderr, cerr
@@ -458,6 +448,32 @@ func (sh *glusterShell) do(ctx context.Context, line string) ([]byte, []byte, er
 		return stdout, stderr, ctx.Err()
 	}
 	return stdout, stderr, nil
+}
+
+// idleOK reports whether an idle shell is fit for a command: its process
+// runs and its output pipe is quiet, neither closed (a dead shell) nor
+// holding anything written since its last answer. A poll with no timeout
+// asks; a read with a deadline in the past would not even try.
+func (sh *glusterShell) idleOK() bool {
+	select {
+	case <-sh.done:
+		return false
+	default:
+	}
+	if sh.out.Buffered() > 0 {
+		return false
+	}
+	rc, err := sh.outFile.SyscallConn()
+	if err != nil {
+		return false
+	}
+	quiet := false
+	cerr := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		quiet = err == nil && n == 0
+	})
+	return cerr == nil && quiet
 }
 
 // shellGreeting begins what a gluster shell writes to stderr when it starts.
@@ -504,8 +520,6 @@ func (sh *glusterShell) discard() {
 type ShellExitError struct {
 	Code int   // the exit code, -1 if killed
 	Err  error // what the runner saw, if anything (a broken pipe, EOF)
-
-	silent bool // the shell wrote nothing for the command
 }
 
 // Error implements error.

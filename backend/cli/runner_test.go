@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -159,15 +158,40 @@ func TestShellRunnerFake(t *testing.T) {
 		}
 	})
 
-	t.Run("a shell that died unnoticed is replaced within the call", func(t *testing.T) {
+	t.Run("a shell that died while idle is replaced", func(t *testing.T) {
 		so, _, err := r.Run(ctx, cmd("v4")...)
 		require.NoError(t, err)
 		first := answerPID(t, so)
 		p, err := os.FindProcess(atoi(t, first))
 		require.NoError(t, err)
 		require.NoError(t, p.Kill())
+		require.Eventually(t, func() bool { // reaped by the runner
+			_, err := os.Stat("/proc/" + first)
+			return err != nil
+		}, 10*time.Second, 10*time.Millisecond)
 		so, _, err = r.Run(ctx, cmd("v5")...)
 		require.NoError(t, err)
+		assert.NotEqual(t, first, answerPID(t, so))
+	})
+
+	t.Run("a shell that writes while idle is replaced", func(t *testing.T) {
+		so, _, err := r.Run(ctx, cmd("v4b")...)
+		require.NoError(t, err)
+		first := answerPID(t, so)
+		// The fake answers a line nobody reads: the runner's probe sees
+		// output pending on an idle shell.
+		r.mu.Lock()
+		sh := r.idle[0]
+		r.mu.Unlock()
+		_, err = sh.in.WriteString("volume info stray\n")
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			_, err := sh.out.Peek(1)
+			return err == nil
+		}, 10*time.Second, 10*time.Millisecond)
+		so, _, err = r.Run(ctx, cmd("v5b")...)
+		require.NoError(t, err)
+		assert.Contains(t, string(so), "<line>volume info v5b</line>")
 		assert.NotEqual(t, first, answerPID(t, so))
 	})
 
@@ -185,17 +209,16 @@ func TestShellRunnerFake(t *testing.T) {
 		assert.NotEqual(t, pid, atoi(t, answerPID(t, so)))
 	})
 	t.Run("a shell that exits at a command", func(t *testing.T) {
-		_, _, err := r.Run(ctx, cmd("exit")...)
-		var xe *ShellExitError
-		require.True(t, errors.As(err, &xe), "%v", err)
-		assert.Equal(t, 3, xe.ExitCode())
-		// For a while, calls run on their own (while glusterd is down,
-		// they fail at once).
-		so, _, err := r.Run(ctx, cmd("v6")...)
+		// The call runs again in a process of its own, which answers.
+		so, _, err := r.Run(ctx, cmd("exit")...)
+		require.NoError(t, err)
+		assert.Contains(t, string(so), "<once>--mode=script --xml volume info exit</once>")
+		// For a while, calls run on their own too (while glusterd is
+		// down, they fail at once).
+		so, _, err = r.Run(ctx, cmd("v6")...)
 		require.NoError(t, err)
 		assert.Contains(t, string(so), "<once>--mode=script --xml volume info v6</once>")
 	})
-
 }
 
 // atoi is strconv.Atoi for a test: a malformed number fails it.
