@@ -12,11 +12,13 @@ import (
 // included), times, symlinks, device nodes and extended attributes, except
 // Gluster's and subvolkit's own. Hard links inside src stay hard links and
 // sparse files keep their holes. The copy runs under watchMount: a
-// wedged client of the backend's mount cannot hold it forever.
+// wedged client of the backend's mount, or one that lost a request of the
+// copy, cannot hold it forever.
 func (b *Backend) copyTree(ctx context.Context, src, dst string) error {
-	return b.watchMount(ctx, func() error {
+	return b.watchMount(ctx, func(alive func()) error {
 		return fsutil.CopyTree(ctx, src, dst, &fsutil.CopyOptions{
 			Owner: true, Xattrs: true, SkipXattr: skipXattr, Times: true, Special: true,
+			Progress: func(fsutil.CopyProgress) { alive() },
 		})
 	})
 }

@@ -160,14 +160,17 @@
 //
 // # Wedged clients
 //
-// A client can also wedge: alive, but answering nothing (GlusterFS 10.3's
-// client was seen to abort on a write that failed with ENOSPC and hang in
-// its own crash handler). The calls waiting on it would wait in the kernel
-// forever, where no context reaches. While a copy runs (Clone, snapshots),
-// the backend statfs'es its mount every Options.WedgeTimeout/4; a statfs
-// unanswered for WedgeTimeout (default 2 min, longer than Gluster's 42 s
-// ping timeout) means the client is wedged, and the backend aborts the
-// mount's FUSE connection through /sys/fs/fuse/connections (mounting
+// A client can also wedge: alive, but answering nothing, or nothing more to
+// one request (GlusterFS 10.3's client was seen to abort on a write that
+// failed with ENOSPC and hang in its own crash handler; sometimes its other
+// threads went on answering). The calls waiting on it would wait in the
+// kernel forever, where no context reaches. While a copy runs (Clone,
+// snapshots), the backend statfs'es its mount every Options.WedgeTimeout/4
+// and follows the copy's progress (each entry, each chunk of at most
+// 64 MiB); a statfs unanswered, or a copy that did not move, for
+// WedgeTimeout (default 2 min, longer than Gluster's 42 s ping timeout)
+// means the client is wedged, and the backend aborts the mount's FUSE
+// connection through /sys/fs/fuse/connections (mounting
 // fusectl there if needed). The copy's calls then fail with ECONNABORTED,
 // the call fails as Unavailable, what it made is cleaned up through the
 // mount made again, and an error is logged. The wedged process is left

@@ -36,8 +36,11 @@ type CopyOptions struct {
 	// Workers is how many files are copied at once; 0 means a default
 	// (8). The walk itself is sequential.
 	Workers int
-	// Progress, when set, is called after each copied entry with the running
-	// totals. Calls are serialized but come from CopyTree's goroutines.
+	// Progress, when set, is called with the running totals after each
+	// copied entry (directories too, unchanged totals then) and after each
+	// chunk (at most 64 MiB) of a file's content, so that a long copy shows
+	// it moves. Calls are
+	// serialized but come from CopyTree's goroutines.
 	Progress func(CopyProgress)
 }
 
@@ -53,6 +56,9 @@ type CopyProgress struct {
 const (
 	defaultWorkers = 8
 	copyBufSize    = 1 << 20
+	// copyChunk bounds one copy_file_range call, so that Progress hears
+	// of a big file's copy at least every 64 MiB.
+	copyChunk = 64 << 20
 )
 
 // CopyTree copies the content of the directory src into the existing
@@ -108,12 +114,13 @@ func CopyTree(ctx context.Context, src, dst string, opts *CopyOptions) error {
 		if err := os.Link(l.old, l.new); err != nil {
 			return err
 		}
-		c.report(0)
+		c.report(1, 0)
 	}
 	for i := len(c.dirs) - 1; i >= 0; i-- {
 		if err := c.copyPathMeta(c.dirs[i].src, c.dirs[i].dst, c.dirs[i].st); err != nil {
 			return err
 		}
+		c.report(0, 0) // a directory is no entry of the count, but it moves
 	}
 	return nil
 }
@@ -206,6 +213,7 @@ func (c *copier) walk(src, dst string, jobs chan<- fileJob) error {
 			c.mu.Lock()
 			c.dirs = append(c.dirs, dirMeta{path, target, st})
 			c.mu.Unlock()
+			c.report(0, 0)
 			return nil
 		case syscall.S_IFLNK:
 			return c.copySymlink(path, target, st)
@@ -240,20 +248,22 @@ func (c *copier) walk(src, dst string, jobs chan<- fileJob) error {
 			if err := c.copyPathMeta(path, target, st); err != nil {
 				return err
 			}
-			c.report(0)
+			c.report(1, 0)
 			return nil
 		}
 	})
 }
 
-func (c *copier) report(n int64) {
+// report adds entries and bytes to the running totals and calls
+// Progress with them.
+func (c *copier) report(entries, bytes int64) {
 	if c.opts.Progress == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.progress.Entries++
-	c.progress.Bytes += n
+	c.progress.Entries += entries
+	c.progress.Bytes += bytes
 	c.opts.Progress(c.progress)
 }
 
@@ -276,7 +286,7 @@ func (c *copier) copySymlink(src, dst string, st *syscall.Stat_t) error {
 			return &os.PathError{Op: "lutimes", Path: dst, Err: err}
 		}
 	}
-	c.report(0)
+	c.report(1, 0)
 	return nil
 }
 
@@ -294,7 +304,7 @@ func (c *copier) copyRegular(j fileJob) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.copyContent(in, out, j.st)
+	_, err = c.copyContent(in, out, j.st) // its bytes are reported as they are copied
 	if err == nil {
 		err = c.fdMeta(in, out, j.st)
 	}
@@ -304,7 +314,7 @@ func (c *copier) copyRegular(j fileJob) error {
 	if err != nil {
 		return err
 	}
-	c.report(n)
+	c.report(1, 0)
 	return nil
 }
 
@@ -431,7 +441,7 @@ func (c *copier) copyPart(in, out *os.File, off, length int64) (int64, error) {
 	roff, woff := off, off
 	var done int64
 	for done < length {
-		n, err := unix.CopyFileRange(int(in.Fd()), &roff, int(out.Fd()), &woff, int(min(length-done, 1<<30)), 0)
+		n, err := unix.CopyFileRange(int(in.Fd()), &roff, int(out.Fd()), &woff, int(min(length-done, copyChunk)), 0)
 		if err != nil {
 			if done == 0 && (errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EOPNOTSUPP) ||
 				errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL)) {
@@ -446,6 +456,7 @@ func (c *copier) copyPart(in, out *os.File, off, length int64) (int64, error) {
 			break // src shrank under us
 		}
 		done += int64(n)
+		c.report(0, int64(n))
 	}
 	return done, nil
 }
@@ -465,6 +476,7 @@ func (c *copier) readWrite(in, out *os.File, off, length int64) (int64, error) {
 				return done, werr
 			}
 			done += int64(n)
+			c.report(0, int64(n))
 		}
 		if err == io.EOF {
 			break
