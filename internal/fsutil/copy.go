@@ -304,7 +304,7 @@ func (c *copier) copyRegular(j fileJob) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.copyContent(in, out, j.st) // its bytes are reported as they are copied
+	err = c.copyContent(in, out, j.st) // its bytes are reported as they are copied
 	if err == nil {
 		err = c.fdMeta(in, out, j.st)
 	}
@@ -350,15 +350,14 @@ func (c *copier) fdMeta(in, out *os.File, st *syscall.Stat_t) error {
 
 // copyContent copies the data of in to out, keeping holes: for a file with
 // fewer blocks than its size it copies only the ranges SEEK_DATA finds.
-func (c *copier) copyContent(in, out *os.File, st *syscall.Stat_t) (int64, error) {
+func (c *copier) copyContent(in, out *os.File, st *syscall.Stat_t) error {
 	size := st.Size
 	if size == 0 {
-		return 0, nil
+		return nil
 	}
 	if st.Blocks*512 >= size {
 		return c.copyRange(in, out, 0, size)
 	}
-	var total int64
 	ifd := int(in.Fd())
 	for off := int64(0); off < size; {
 		data, err := unix.Seek(ifd, off, unix.SEEK_DATA)
@@ -367,25 +366,19 @@ func (c *copier) copyContent(in, out *os.File, st *syscall.Stat_t) (int64, error
 		}
 		if err != nil {
 			// No SEEK_DATA here: copy the rest densely.
-			n, err := c.copyRange(in, out, off, size-off)
-			return total + n, err
+			return c.copyRange(in, out, off, size-off)
 		}
 		hole, err := unix.Seek(ifd, data, unix.SEEK_HOLE)
 		if err != nil {
 			hole = size
 		}
 		hole = min(hole, size)
-		n, err := c.copyRange(in, out, data, hole-data)
-		total += n
-		if err != nil {
-			return total, err
+		if err := c.copyRange(in, out, data, hole-data); err != nil {
+			return err
 		}
 		off = hole
 	}
-	if err := out.Truncate(size); err != nil {
-		return total, err
-	}
-	return total, nil
+	return out.Truncate(size)
 }
 
 // Big ranges are copied as several parts side by side: over a GlusterFS
@@ -401,14 +394,13 @@ const (
 // copyRange copies length bytes at off, with copy_file_range where the file
 // systems support it and read/write otherwise; a range of at least two
 // parts' worth is copied as up to rangeParts parts at once.
-func (c *copier) copyRange(in, out *os.File, off, length int64) (int64, error) {
+func (c *copier) copyRange(in, out *os.File, off, length int64) error {
 	parts := min(rangeParts, length/rangePartMin)
 	if parts < 2 {
 		return c.copyPart(in, out, off, length)
 	}
 	part := (length/parts + rangeAlign - 1) &^ (rangeAlign - 1)
 	var wg sync.WaitGroup
-	done := make([]int64, parts)
 	errs := make([]error, parts)
 	for i := range parts {
 		poff := off + i*part
@@ -419,25 +411,21 @@ func (c *copier) copyRange(in, out *os.File, off, length int64) (int64, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done[i], errs[i] = c.copyPart(in, out, poff, plen)
+			errs[i] = c.copyPart(in, out, poff, plen)
 		}()
 	}
 	wg.Wait()
-	var total int64
-	for _, n := range done {
-		total += n
-	}
 	for _, err := range errs {
 		if err != nil { // errStop too: the caller must not take the file as whole
-			return total, err
+			return err
 		}
 	}
-	return total, nil
+	return nil
 }
 
 // copyPart copies length bytes at off, with copy_file_range where the file
 // systems support it and read/write otherwise.
-func (c *copier) copyPart(in, out *os.File, off, length int64) (int64, error) {
+func (c *copier) copyPart(in, out *os.File, off, length int64) error {
 	roff, woff := off, off
 	var done int64
 	for done < length {
@@ -450,7 +438,7 @@ func (c *copier) copyPart(in, out *os.File, off, length int64) (int64, error) {
 			if errors.Is(err, syscall.EINTR) {
 				continue
 			}
-			return done, &os.PathError{Op: "copy_file_range", Path: out.Name(), Err: err}
+			return &os.PathError{Op: "copy_file_range", Path: out.Name(), Err: err}
 		}
 		if n == 0 {
 			break // src shrank under us
@@ -458,22 +446,22 @@ func (c *copier) copyPart(in, out *os.File, off, length int64) (int64, error) {
 		done += int64(n)
 		c.report(0, int64(n))
 	}
-	return done, nil
+	return nil
 }
 
-func (c *copier) readWrite(in, out *os.File, off, length int64) (int64, error) {
+func (c *copier) readWrite(in, out *os.File, off, length int64) error {
 	bp := c.bufs.Get().(*[]byte)
 	defer c.bufs.Put(bp)
 	buf := *bp
 	var done int64
 	for done < length {
 		if c.stopped() {
-			return done, errStop // a big file stops between chunks too
+			return errStop // a big file stops between chunks too
 		}
 		n, err := in.ReadAt(buf[:min(int64(len(buf)), length-done)], off+done)
 		if n > 0 {
 			if _, werr := out.WriteAt(buf[:n], off+done); werr != nil {
-				return done, werr
+				return werr
 			}
 			done += int64(n)
 			c.report(0, int64(n))
@@ -482,10 +470,10 @@ func (c *copier) readWrite(in, out *os.File, off, length int64) (int64, error) {
 			break
 		}
 		if err != nil {
-			return done, err
+			return err
 		}
 	}
-	return done, nil
+	return nil
 }
 
 // copyPathMeta copies owner, xattrs, mode and times of a non-symlink by
