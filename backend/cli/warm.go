@@ -126,19 +126,25 @@ func (b *Backend) WarmCounts(ctx context.Context) (map[int64]int, error) {
 }
 
 // TakeWarm implements backend.Warmer. A warm subvolume of req.SizeBytes is
-// picked and locked with its own cluster-wide lock (of two processes, one
-// gets it) while the name's lock is taken; then, under both, the name is
-// checked free at the root while the entry is statted and given the new
-// marker, it is given its owner and mode where it is, and it is renamed to
+// picked, statted and locked with its own cluster-wide lock (of two
+// processes, one gets it) while the name's lock is taken; then, under both,
+// its marker is read and replaced while the name is checked free at the
+// root, it is given its owner and mode where it is, and it is renamed to
 // /<name>, which keeps its limit: one rename and no gluster CLI call.
 //
-// Warm entries are complete by construction (Warm renames them
-// in after the limit is read back), so a take does not read the marker it
-// replaces. What a taker that crashed before its rename leaves behind is a
-// warm entry with a new marker and maybe a new owner or mode: the next take
-// finds the owner or mode by the stat and moves such an entry to the trash
-// (a new marker alone it simply overwrites); Reconcile and DrainWarm remove
-// it too.
+// The stat runs beside the locks rather than after them: its round trips
+// (the root's attributes, invalidated by the last rename there, and the
+// entry's look-up) then overlap the locks' instead of delaying the rest. It
+// is no staler than a stat after the locks would be, since the FUSE client
+// caches attributes for a second anyway. That cache is also why the marker
+// is read before it is replaced (see takeEntry): the entry's path may lead
+// to a subvolume another process has just made of it.
+//
+// Warm entries are complete by construction (Warm renames them in after
+// the limit is read back). What a taker that crashed before its rename
+// leaves behind is a warm entry with a new marker and maybe a new owner or
+// mode: the next take finds it by the marker (or the owner or mode) and
+// moves it to the trash; Reconcile and DrainWarm remove it too.
 //
 // The entries of each size are remembered between calls; Warm adds the
 // ones it makes and WarmCounts refreshes them. When none is left in
@@ -161,7 +167,7 @@ func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *
 	}
 	// The entry's lock is tried while the name's is taken: tryLock never
 	// waits, so the order of the two does not matter.
-	entryLock := b.tryLockAsync(entry)
+	entryLock, entryStat := b.tryLockAsync(entry), lstatAsync(filepath.Join(b.mnt, entry))
 	unlock, err := b.begin(ctx, op, req.Name)
 	if err != nil {
 		if el := entryLock(); el.ok {
@@ -190,14 +196,14 @@ func (b *Backend) TakeWarm(ctx context.Context, req *backend.CreateRequest) (_ *
 			// matter here: Create, Delete and Reconcile remove them).
 			rootFree = async(func() error { return b.clearRoot(ctx, req.Name) })
 		}
-		sv, took, err := b.takeEntry(ctx, entry, entryLock, m, req.Owner, rootFree)
+		sv, took, err := b.takeEntry(ctx, entry, entryLock, entryStat, m, req.Owner, rootFree)
 		if took || err != nil {
 			return sv, took, err
 		}
 		if entry, ok, err = b.warmCache.pop(req.SizeBytes, b.warmEntries); err != nil || !ok {
 			return nil, false, err
 		}
-		entryLock = b.tryLockAsync(entry)
+		entryLock, entryStat = b.tryLockAsync(entry), lstatAsync(filepath.Join(b.mnt, entry))
 	}
 }
 
@@ -222,12 +228,26 @@ func (b *Backend) tryLockAsync(key string) func() heldLock {
 	}
 }
 
+// lstatAsync starts an lstat of path and returns a function that waits
+// for its answer.
+func lstatAsync(path string) func() (*syscall.Stat_t, error) {
+	st := new(syscall.Stat_t)
+	wait := async(func() error { return syscall.Lstat(path, st) })
+	return func() (*syscall.Stat_t, error) {
+		if err := wait(); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+}
+
 // takeEntry hands out the warm entry as m.Name, if its lock (entryLock's
-// answer) is had, it is still there and pristine, and rootFree (the name's
-// check at the root) answers nil. It reports false when the entry is taken,
-// gone or spoilt (then it goes to the trash); when rootFree fails, the
-// entry is given its warm marker back and returned to warmCache.
-func (b *Backend) takeEntry(ctx context.Context, entry string, entryLock func() heldLock, m *marker, owner *backend.Ownership, rootFree func() error) (*backend.Subvol, bool, error) {
+// answer) is had, it is still stock (its warm marker, and by entryStat's
+// answer its owner and mode, are untouched), and rootFree (the name's check
+// at the root) answers nil. It reports false when the entry is taken, gone
+// or spoilt (then it goes to the trash); when rootFree fails, the entry is
+// given its warm marker back and returned to warmCache.
+func (b *Backend) takeEntry(ctx context.Context, entry string, entryLock func() heldLock, entryStat func() (*syscall.Stat_t, error), m *marker, owner *backend.Ownership, rootFree func() error) (*backend.Subvol, bool, error) {
 	rel := entry
 	dir := filepath.Join(b.mnt, rel)
 	el := entryLock()
@@ -235,29 +255,38 @@ func (b *Backend) takeEntry(ctx context.Context, entry string, entryLock func() 
 		return nil, false, el.err
 	}
 	defer el.unlock()
-	// The stat (the owner and mode a rename keeps, instead of a stat after
-	// it) and the new marker go to the bricks together: neither needs the
-	// other's answer, and the marker is not worth reading first (see
-	// TakeWarm).
-	var st syscall.Stat_t
-	statted := async(func() error { return syscall.Lstat(dir, &st) })
-	merr := writeMarker(dir, m)
-	serr := statted()
+	// The FUSE client keeps names for a second: when another process took
+	// the entry since this one last looked it up, the entry's path still
+	// leads to that process's subvolume, and a marker write or chown
+	// through it would land there. The marker the entry has now, read
+	// through the inode the path leads to, tells: every taker replaces
+	// the warm marker, under the entry's lock (held here now), before it
+	// changes anything else. The name's check at the root runs meanwhile.
+	cur, rerr := readMarker(dir)
+	st, serr := entryStat() // the owner and mode a rename keeps (no stat after it)
 	switch {
-	case errors.Is(serr, syscall.ENOENT):
+	case errors.Is(rerr, errGone), errors.Is(serr, syscall.ENOENT):
 		return nil, false, nil // taken or drained meanwhile
 	case serr != nil:
 		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", dir, serr})
-	case !b.pristine(&st):
-		// Given an owner or mode by a taker that crashed before its
-		// rename.
-		b.log.InfoContext(ctx, "removing a spoilt warm subvolume", "entry", entry, "uid", st.Uid, "gid", st.Gid, "mode", fmt.Sprintf("%#o", st.Mode&0o7777))
-		if terr := b.trash(ctx, rel, warmKey(m.Size)); terr != nil && subvolkit.KindOf(terr) != subvolkit.NotFound {
+	case errors.As(rerr, new(*pathErr)):
+		return nil, false, subvolkit.E(subvolkit.Unavailable, "", "", rerr)
+	case rerr != nil || cur.State != stateWarm || cur.Size != m.Size || !b.pristine(st):
+		// Taken by another process, or left by a taker that crashed
+		// before its rename (with a new marker and maybe an owner or
+		// mode). The trash's rename names the entry to the bricks, so it
+		// moves only the latter and finds the former gone.
+		terr := b.trash(ctx, rel, warmKey(m.Size))
+		switch {
+		case terr == nil:
+			b.log.InfoContext(ctx, "removed a spoilt warm subvolume", "entry", entry, "uid", st.Uid, "gid", st.Gid, "mode", fmt.Sprintf("%#o", st.Mode&0o7777))
+		case subvolkit.KindOf(terr) != subvolkit.NotFound:
 			return nil, false, terr
 		}
 		return nil, false, nil
-	case merr != nil:
-		return nil, false, b.discard(ctx, rel, warmKey(m.Size), kindOr(subvolkit.Unavailable, merr))
+	}
+	if err := writeMarker(dir, m); err != nil {
+		return nil, false, b.discard(ctx, rel, warmKey(m.Size), kindOr(subvolkit.Unavailable, err))
 	}
 	b.failpoint("take:marked")
 	if err := rootFree(); err != nil {
@@ -268,7 +297,13 @@ func (b *Backend) takeEntry(ctx context.Context, entry string, entryLock func() 
 		b.warmCache.push(m.Size, entry)
 		return nil, false, err
 	}
-	if err := b.handOut(ctx, dir, m, owner); err != nil {
+	if err := b.handOut(ctx, dir, m, owner); errors.Is(err, syscall.ENOENT) {
+		// Drained or reconciled into the trash since this process last
+		// looked the entry up (its marker is read through a cached name
+		// too, but the rename names it to the bricks): the new marker and
+		// owner went to the trash, which removes them.
+		return nil, false, nil
+	} else if err != nil {
 		return nil, false, b.discard(ctx, rel, warmKey(m.Size), err)
 	}
 	if owner != nil {
@@ -280,7 +315,7 @@ func (b *Backend) takeEntry(ctx context.Context, entry string, entryLock func() 
 		}
 		st.Mode = st.Mode&^0o7777 | ownerMode(owner) // handOut's chmod
 	}
-	return b.subvol(m.Name, m, &st), true, nil
+	return b.subvol(m.Name, m, st), true, nil
 }
 
 // warmMarker is the marker of a warm subvolume of size.

@@ -14,8 +14,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/subvolkit/subvolkit/backend"
+	"github.com/subvolkit/subvolkit/backend/cli"
 	"github.com/subvolkit/subvolkit/quota"
 	"github.com/subvolkit/subvolkit/subvol"
 )
@@ -106,6 +108,87 @@ func TestWarm(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 4, n, "stock refilled to the count")
+	})
+
+	t.Run("TakenThroughACachedName", func(t *testing.T) {
+		require.NoError(t, e.pool.WaitWarm(wctx))
+		// Another process's backend, whose FUSE client keeps names for a
+		// minute instead of the default second, so that what is at most
+		// a second's window there is certain here: it lists the stock,
+		// then this process takes all of it.
+		ob := openBackend(t, e.c, nil, func(o *cli.Options) {
+			o.MountOptions = []string{"entry-timeout=60", "attribute-timeout=60"}
+		})
+		counts, err := ob.WarmCounts(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 4, counts[size])
+		require.NoError(t, e.pool.SetWarm([]subvol.WarmClass{{SizeBytes: size, Count: 0}}), "no refill meanwhile")
+		t.Cleanup(func() { _ = e.pool.SetWarm([]subvol.WarmClass{{SizeBytes: size, Count: 4}}) })
+		taken0 := e.pool.WarmStatus()[0].Taken
+		firsts := map[string]syscall.Stat_t{}
+		for i := range 2 {
+			name := fmt.Sprintf("first-%d", i)
+			_, err := e.pool.Allocate(ctx, name, size, &subvol.AllocateOptions{Labels: map[string]string{"by": "first"}})
+			require.NoError(t, err)
+			var st syscall.Stat_t
+			require.NoError(t, syscall.Stat(filepath.Join(e.root, name), &st))
+			firsts[name] = st
+		}
+		require.Equal(t, taken0+2, e.pool.WarmStatus()[0].Taken, "both served warm")
+		drained, err := e.pool.DrainWarm(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, drained)
+		// The other process's cached names of the stock now lead to this
+		// process's subvolumes and into the trash. Its takes must find
+		// them taken or gone, leave them alone and fall back to the
+		// normal path.
+		other := subvol.NewPool(ob, nil)
+		require.NoError(t, other.SetWarm([]subvol.WarmClass{{SizeBytes: size, Count: 0}}))
+		for i := range 4 {
+			sv, err := other.Allocate(ctx, fmt.Sprintf("second-%d", i), size, &subvol.AllocateOptions{
+				Owner:  &subvol.Ownership{UID: 4242, GID: 4242, Mode: 0o700},
+				Labels: map[string]string{"by": "second"},
+			})
+			if assert.NoError(t, err) {
+				assert.Equal(t, []any{4242, 4242, uint32(0o700)}, []any{sv.UID, sv.GID, sv.Mode})
+			}
+		}
+		assert.Equal(t, uint64(0), other.WarmStatus()[0].Taken, "no stock was left to take")
+		for name, before := range firsts {
+			got, err := e.pool.Get(ctx, name)
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"by": "first"}, got.Labels, "labels of %s", name)
+			raw := make([]byte, 4096)
+			n, err := unix.Lgetxattr(filepath.Join(e.root, name), "trusted.subvolkit.v1", raw)
+			require.NoError(t, err)
+			assert.Contains(t, string(raw[:n]), `"name":"`+name+`"`, "marker of %s", name)
+			var st syscall.Stat_t
+			require.NoError(t, syscall.Stat(filepath.Join(e.root, name), &st))
+			assert.Equal(t, []any{before.Uid, before.Gid, before.Mode}, []any{st.Uid, st.Gid, st.Mode}, "owner and mode of %s", name)
+		}
+
+		// An entry drained into the trash after the other process's marker
+		// read (as one drained before its look-up but not yet purged looks
+		// there): the take's rename finds nothing and the take moves on.
+		require.NoError(t, e.pool.SetWarm([]subvol.WarmClass{{SizeBytes: size, Count: 1}}))
+		require.NoError(t, e.pool.WaitWarm(wctx))
+		require.NoError(t, e.pool.SetWarm([]subvol.WarmClass{{SizeBytes: size, Count: 0}}))
+		counts, err = ob.WarmCounts(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, counts[size])
+		entry := warmAtRoot(t, e.root)[0]
+		cli.SetFailpointHook(ob, func(step string) {
+			if step == "take:marked" {
+				assert.NoError(t, os.Rename(filepath.Join(e.root, entry), filepath.Join(e.root, ".subvolkit/trash/_warm-5242880.0123456789abcdef")))
+			}
+		})
+		_, err = other.Allocate(ctx, "second-drained", size, nil)
+		cli.SetFailpointHook(ob, func(string) {})
+		require.NoError(t, err)
+		assert.Equal(t, uint64(0), other.WarmStatus()[0].Taken, "made the normal way")
+
+		require.NoError(t, e.pool.SetWarm([]subvol.WarmClass{{SizeBytes: size, Count: 4}}))
+		require.NoError(t, e.pool.WaitWarm(wctx))
 	})
 
 	t.Run("Reconcile", func(t *testing.T) {
