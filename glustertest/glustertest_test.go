@@ -180,8 +180,40 @@ func TestSingleNode(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(mnt, "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if stdout, stderr, err := c.Runner(1).Run(ctx, "--mode=script", "volume", "quota", vol, "limit-usage", "/d", "1MB"); err != nil {
+	// glusterd sets the limit through an aux mount of its own, which
+	// WaitAuxMounts recognizes and waits out.
+	sawAux := make(chan bool, 1)
+	quotaDone := make(chan struct{})
+	go func() {
+		saw := false
+		for !saw {
+			for _, p := range c.PIDs() {
+				saw = saw || isAuxMount(procCmdline(p))
+			}
+			select {
+			case <-quotaDone:
+				sawAux <- saw
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+		sawAux <- saw
+	}()
+	stdout, stderr, err := c.Runner(1).Run(ctx, "--mode=script", "volume", "quota", vol, "limit-usage", "/d", "1MB")
+	close(quotaDone)
+	if err != nil {
 		t.Fatalf("limit-usage: %v\n%s%s", err, stdout, stderr)
+	}
+	if !<-sawAux {
+		t.Error("no aux mount of glusterd (glusterfs --client-pid -5) was seen during limit-usage")
+	}
+	if err := c.WaitAuxMounts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c.PIDs() {
+		if isAuxMount(procCmdline(p)) {
+			t.Errorf("aux mount %d still runs after WaitAuxMounts: %q", p, procCmdline(p))
+		}
 	}
 	var ql quotaList
 	runXML(t, c.Runner(1), &ql, "volume", "quota", vol, "list")
@@ -241,6 +273,25 @@ func TestSingleNode(t *testing.T) {
 	snap.assertGone(t)
 	if _, err := c.Mount(ctx, ""); err == nil {
 		t.Error("Mount after Close succeeded")
+	}
+}
+
+func TestIsAuxMount(t *testing.T) {
+	for _, tc := range []struct {
+		argv []string
+		want bool
+	}{
+		{[]string{"/usr/sbin/glusterfs", "--volfile-server", "10.215.1.1", "--volfile-id", "svkvol", "-l", "/x.log", "-p", "/run/gluster/svkvol_quota_limit.pid", "--client-pid", "-5", "/run/gluster/svkvol_quota_limit/"}, true},
+		{[]string{"glusterfs", "--client-pid=-5", "/mnt"}, true},
+		{[]string{"/usr/sbin/glusterfs", "--process-name", "fuse", "--volfile-server=10.215.1.1", "--volfile-id=/svkvol", "/mnt"}, false},
+		{[]string{"/usr/sbin/glusterfs", "-s", "10.215.1.1", "--volfile-id", "gluster/quotad", "--client-pid", "-100"}, false},
+		{[]string{"/usr/sbin/glusterfsd", "--client-pid", "-5"}, false},
+		{[]string{"/usr/sbin/glusterfs", "--client-pid"}, false},
+		{nil, false},
+	} {
+		if got := isAuxMount(tc.argv); got != tc.want {
+			t.Errorf("isAuxMount(%q) = %v, want %v", tc.argv, got, tc.want)
+		}
 	}
 }
 
