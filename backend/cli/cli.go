@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -558,7 +559,26 @@ func (b *Backend) subvol(name string, m *marker, st *syscall.Stat_t) *backend.Su
 
 // inspect reads name's directory and marker. It returns (nil, nil, nil) if
 // nothing is there.
+//
+// The FUSE client keeps a name for a second after it last looked it up,
+// so the path may still lead to a directory another process has moved
+// away since (deleted, taken, archived). inspect asks the directory for its
+// path on the bricks meanwhile (see freshName) and, if that is not /name,
+// asks the bricks whether name exists: if not, nothing is there; if it
+// does, another process made it a moment ago and this client cannot reach
+// it yet, which is Unavailable (retry).
 func (b *Backend) inspect(name string) (*marker, *syscall.Stat_t, error) {
+	return b.inspectName(name, true)
+}
+
+// inspectListed is inspect without the check, for a read-only listing of
+// names the root's listing has just returned: they exist on the bricks, and
+// one replaced within the last second may be listed either way.
+func (b *Backend) inspectListed(name string) (*marker, *syscall.Stat_t, error) {
+	return b.inspectName(name, false)
+}
+
+func (b *Backend) inspectName(name string, check bool) (*marker, *syscall.Stat_t, error) {
 	var st syscall.Stat_t
 	if err := syscall.Lstat(b.dir(name), &st); err != nil {
 		if errors.Is(err, syscall.ENOENT) {
@@ -569,7 +589,17 @@ func (b *Backend) inspect(name string) (*marker, *syscall.Stat_t, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return nil, &st, errNoMarker
 	}
+	fresh := func() error { return nil }
+	if check {
+		fresh = async(func() error { return b.freshName(name) })
+	}
 	m, err := readMarker(b.dir(name))
+	if ferr := fresh(); ferr != nil {
+		if errors.Is(ferr, errGone) {
+			return nil, nil, nil
+		}
+		return nil, nil, ferr
+	}
 	if errors.Is(err, errGone) {
 		return nil, nil, nil // renamed or removed meanwhile by another process
 	}
@@ -577,6 +607,46 @@ func (b *Backend) inspect(name string) (*marker, *syscall.Stat_t, error) {
 		return nil, &st, subvolkit.E(subvolkit.Unavailable, "", "", err)
 	}
 	return m, &st, nil
+}
+
+// Virtual extended attributes of GlusterFS's posix translator, answered
+// by the bricks.
+const (
+	// ancestryXattr, on a directory, is its path from the volume's root,
+	// found from the directory itself (its gfid), not from a name.
+	ancestryXattr = "glusterfs.ancestry.path"
+	// realNameXattr+name, on a directory, answers whether name exists in
+	// it (ENODATA if not), looked up by name.
+	realNameXattr = "glusterfs.get_real_filename:"
+)
+
+// freshName checks that the directory the client's cached name leads to
+// is still /name on the bricks. It returns errGone when the bricks have
+// nothing by that name any more, an Unavailable error when another
+// directory holds the name now, and nil when the name is current (or the
+// bricks cannot tell: no such attributes).
+func (b *Backend) freshName(name string) error {
+	buf := make([]byte, 4096)
+	n, err := syscall.Getxattr(b.dir(name), ancestryXattr, buf)
+	switch {
+	case err == nil && string(bytes.TrimRight(buf[:n], "\x00")) == volPath(name):
+		return nil
+	case errors.Is(err, syscall.ENODATA) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ERANGE):
+		return nil // not told: trust the name
+	case err != nil && !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ESTALE):
+		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"getxattr " + ancestryXattr, b.dir(name), err})
+	}
+	// Moved or removed by another process since this client looked the
+	// name up. Is there something else by that name now?
+	_, err = syscall.Getxattr(b.mnt, realNameXattr+name, buf)
+	switch {
+	case errors.Is(err, syscall.ENODATA) || errors.Is(err, syscall.ENOENT):
+		return errGone
+	case err != nil:
+		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"getxattr " + realNameXattr + name, b.mnt, err})
+	}
+	return subvolkit.Errorf(subvolkit.Unavailable, "", "",
+		"%s was replaced by another process a moment ago and this client still sees the old one; retry", volPath(name))
 }
 
 func (b *Backend) checkCreate(op, name string, size int64, params map[string]string) error {

@@ -34,7 +34,7 @@ func (b *Backend) listAll(ctx context.Context, opts *backend.ListOptions) (*back
 		if !e.IsDir() || naming.ValidateSubvolName(e.Name()) != nil {
 			continue
 		}
-		m, st, err := b.inspect(e.Name())
+		m, st, err := b.inspectListed(e.Name())
 		if err != nil || m == nil {
 			continue // foreign, or gone
 		}
