@@ -262,8 +262,15 @@ func (b *Backend) takeEntry(ctx context.Context, entry string, entryLock func() 
 	// through the inode the path leads to, tells: every taker replaces
 	// the warm marker, under the entry's lock (held here now), before it
 	// changes anything else. The name's check at the root runs meanwhile.
-	cur, rerr := readMarker(dir)
-	st, serr := entryStat() // the owner and mode a rename keeps (no stat after it)
+	// The read waits for the stat (the owner and mode a rename keeps, so
+	// no stat after it), whose look-up of the entry it then needs not
+	// repeat.
+	st, serr := entryStat()
+	var cur *marker
+	var rerr error
+	if serr == nil {
+		cur, rerr = readMarker(dir)
+	}
 	switch {
 	case errors.Is(rerr, errGone), errors.Is(serr, syscall.ENOENT):
 		return nil, false, nil // taken or drained meanwhile
