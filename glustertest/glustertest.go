@@ -874,11 +874,7 @@ func (c *Cluster) GlusterdPID(n int) int {
 // process in its network namespaces and every root-namespace glusterfs client
 // naming its addresses.
 func (c *Cluster) PIDs() []int {
-	ids := map[nsID]bool{}
-	for _, nd := range c.nodes {
-		ids[nd.nsID] = true
-	}
-	pids := pidsInNetns(ids)
+	pids := pidsInNetns(c.netnsIDs())
 	if root, err := nsOf("/proc/self/ns/net"); err == nil {
 		pids = append(pids, slotClientPIDs(root, slotIPRe(c.slot.k))...)
 	}
@@ -897,10 +893,7 @@ func (c *Cluster) PIDs() []int {
 // client on another machine than the cluster would see it. It polls every
 // 2 ms until ctx is done.
 func (c *Cluster) WaitAuxMounts(ctx context.Context) error {
-	ids := map[nsID]bool{}
-	for _, nd := range c.nodes {
-		ids[nd.nsID] = true
-	}
+	ids := c.netnsIDs()
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -934,6 +927,15 @@ func isAuxMount(argv []string) bool {
 		}
 	}
 	return false
+}
+
+// netnsIDs returns the network namespaces of the cluster's nodes.
+func (c *Cluster) netnsIDs() map[nsID]bool {
+	ids := map[nsID]bool{}
+	for _, nd := range c.nodes {
+		ids[nd.nsID] = true
+	}
+	return ids
 }
 
 // Runner runs the gluster CLI inside one node's mount and network namespace.

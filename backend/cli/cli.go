@@ -563,37 +563,40 @@ func (b *Backend) subvol(name string, m *marker, st *syscall.Stat_t) *backend.Su
 // The FUSE client keeps a name for a second after it last looked it up,
 // so the path may still lead to a directory another process has moved
 // away since (deleted, taken, archived). inspect asks the directory for its
-// path on the bricks meanwhile (see freshName) and, if that is not /name,
+// path on the bricks meanwhile (see freshPath) and, if that is not /name,
 // asks the bricks whether name exists: if not, nothing is there; if it
 // does, another process made it a moment ago and this client cannot reach
 // it yet, which is Unavailable (retry).
 func (b *Backend) inspect(name string) (*marker, *syscall.Stat_t, error) {
-	return b.inspectName(name, true)
+	return b.inspectAt(name, true)
 }
 
 // inspectListed is inspect without the check, for a read-only listing of
 // names the root's listing has just returned: they exist on the bricks, and
 // one replaced within the last second may be listed either way.
 func (b *Backend) inspectListed(name string) (*marker, *syscall.Stat_t, error) {
-	return b.inspectName(name, false)
+	return b.inspectAt(name, false)
 }
 
-func (b *Backend) inspectName(name string, check bool) (*marker, *syscall.Stat_t, error) {
+// inspectAt is inspect for rel, a path from the volume's root (a
+// subvolume's name, or a snapshot's place).
+func (b *Backend) inspectAt(rel string, check bool) (*marker, *syscall.Stat_t, error) {
+	dir := filepath.Join(b.mnt, rel)
 	var st syscall.Stat_t
-	if err := syscall.Lstat(b.dir(name), &st); err != nil {
+	if err := syscall.Lstat(dir, &st); err != nil {
 		if errors.Is(err, syscall.ENOENT) {
 			return nil, nil, nil
 		}
-		return nil, nil, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", b.dir(name), err})
+		return nil, nil, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", dir, err})
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return nil, &st, errNoMarker
 	}
 	fresh := func() error { return nil }
 	if check {
-		fresh = async(func() error { return b.freshName(name) })
+		fresh = async(func() error { return b.freshPath(rel) })
 	}
-	m, err := readMarker(b.dir(name))
+	m, err := readMarker(dir)
 	if ferr := fresh(); ferr != nil {
 		if errors.Is(ferr, errGone) {
 			return nil, nil, nil
@@ -620,33 +623,35 @@ const (
 	realNameXattr = "glusterfs.get_real_filename:"
 )
 
-// freshName checks that the directory the client's cached name leads to
-// is still /name on the bricks. It returns errGone when the bricks have
-// nothing by that name any more, an Unavailable error when another
-// directory holds the name now, and nil when the name is current (or the
-// bricks cannot tell: no such attributes).
-func (b *Backend) freshName(name string) error {
+// freshPath checks that the directory the client's cached names lead to
+// is still /rel on the bricks. It returns errGone when the bricks have
+// nothing by that path any more, an Unavailable error when another
+// directory holds it now, and nil when the name is current (or the bricks
+// cannot tell: no such attributes).
+func (b *Backend) freshPath(rel string) error {
+	dir := filepath.Join(b.mnt, rel)
 	buf := make([]byte, 4096)
-	n, err := syscall.Getxattr(b.dir(name), ancestryXattr, buf)
+	n, err := syscall.Getxattr(dir, ancestryXattr, buf)
 	switch {
-	case err == nil && string(bytes.TrimRight(buf[:n], "\x00")) == volPath(name):
+	case err == nil && string(bytes.TrimRight(buf[:n], "\x00")) == volPath(rel):
 		return nil
 	case errors.Is(err, syscall.ENODATA) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ERANGE):
 		return nil // not told: trust the name
 	case err != nil && !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ESTALE):
-		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"getxattr " + ancestryXattr, b.dir(name), err})
+		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"getxattr " + ancestryXattr, dir, err})
 	}
 	// Moved or removed by another process since this client looked the
 	// name up. Is there something else by that name now?
-	_, err = syscall.Getxattr(b.mnt, realNameXattr+name, buf)
+	parent, base := filepath.Split(dir)
+	_, err = syscall.Getxattr(parent, realNameXattr+base, buf)
 	switch {
 	case errors.Is(err, syscall.ENODATA) || errors.Is(err, syscall.ENOENT):
 		return errGone
 	case err != nil:
-		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"getxattr " + realNameXattr + name, b.mnt, err})
+		return subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"getxattr " + realNameXattr + base, parent, err})
 	}
 	return subvolkit.Errorf(subvolkit.Unavailable, "", "",
-		"%s was replaced by another process a moment ago and this client still sees the old one; retry", volPath(name))
+		"%s was replaced by another process a moment ago and this client still sees the old one; retry", volPath(rel))
 }
 
 func (b *Backend) checkCreate(op, name string, size int64, params map[string]string) error {

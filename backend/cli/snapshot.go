@@ -37,25 +37,10 @@ func (b *Backend) snapshot(m *marker, st *syscall.Stat_t) *backend.Snapshot {
 		Created: m.Created, Labels: m.Labels}
 }
 
-// inspectSnapshot reads a snapshot's directory and marker; (nil, nil, nil)
-// if there is none.
+// inspectSnapshot reads a snapshot's directory and marker, as inspect does
+// a subvolume's; (nil, nil, nil) if there is none.
 func (b *Backend) inspectSnapshot(name string) (*marker, *syscall.Stat_t, error) {
-	dir := b.snapDir(name)
-	var st syscall.Stat_t
-	if err := syscall.Lstat(dir, &st); err != nil {
-		if errors.Is(err, syscall.ENOENT) {
-			return nil, nil, nil
-		}
-		return nil, nil, subvolkit.E(subvolkit.Unavailable, "", "", &pathErr{"lstat", dir, err})
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		return nil, &st, errNoMarker
-	}
-	m, err := readMarker(dir)
-	if err != nil {
-		return nil, &st, err
-	}
-	return m, &st, nil
+	return b.inspectAt(snapRel(name), true)
 }
 
 // CreateSnapshot implements backend.Snapshotter: the source's tree is copied

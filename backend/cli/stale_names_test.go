@@ -18,10 +18,7 @@ import (
 func TestStaleNames(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
-	ob := openBackend(t, e.c, nil, func(o *cli.Options) {
-		o.MountOptions = []string{"entry-timeout=60", "attribute-timeout=60"}
-	})
-	other := subvol.NewPool(ob, nil)
+	other := subvol.NewPool(openCachingBackend(t, e), nil)
 	// made by this process, looked up by the other, deleted by this one
 	deletedHere := func(t *testing.T, name string) {
 		t.Helper()
@@ -55,6 +52,20 @@ func TestStaleNames(t *testing.T) {
 		assert.NoError(t, other.Delete(ctx, "delete-gone", nil), "deleting what is gone succeeds")
 	})
 
+	t.Run("SnapshotAfterDelete", func(t *testing.T) {
+		_, err := e.pool.Allocate(ctx, "snap-src", quota.MiB, nil)
+		require.NoError(t, err)
+		_, err = e.pool.CreateSnapshot(ctx, "snap-gone", "snap-src", nil)
+		require.NoError(t, err)
+		_, err = other.GetSnapshot(ctx, "snap-gone")
+		require.NoError(t, err)
+		require.NoError(t, e.pool.DeleteSnapshot(ctx, "snap-gone"))
+		_, err = other.GetSnapshot(ctx, "snap-gone")
+		assert.Equal(t, subvolkit.NotFound, subvolkit.KindOf(err), "%v", err)
+		_, err = other.CreateSnapshot(ctx, "snap-gone", "snap-src", nil)
+		assert.NoError(t, err, "the name is free again")
+	})
+
 	t.Run("ReplacedMeanwhile", func(t *testing.T) {
 		deletedHere(t, "replaced")
 		_, err := e.pool.Allocate(ctx, "replaced", 3*quota.MiB, &subvol.AllocateOptions{Labels: map[string]string{"by": "first"}})
@@ -70,5 +81,14 @@ func TestStaleNames(t *testing.T) {
 		assert.Equal(t, int64(3*quota.MiB), got.SizeBytes)
 		assert.Equal(t, map[string]string{"by": "first"}, got.Labels)
 		assert.Equal(t, "3145728", e.limits(t)["/replaced"], "the limit is untouched")
+	})
+}
+
+// openCachingBackend opens another backend on e's volume, as another
+// process would, whose FUSE client keeps names and attributes for a minute
+// instead of a second.
+func openCachingBackend(t *testing.T, e *env) *cli.Backend {
+	return openBackend(t, e.c, nil, func(o *cli.Options) {
+		o.MountOptions = []string{"entry-timeout=60", "attribute-timeout=60"}
 	})
 }

@@ -116,9 +116,7 @@ func TestWarm(t *testing.T) {
 		// minute instead of the default second, so that what is at most
 		// a second's window there is certain here: it lists the stock,
 		// then this process takes all of it.
-		ob := openBackend(t, e.c, nil, func(o *cli.Options) {
-			o.MountOptions = []string{"entry-timeout=60", "attribute-timeout=60"}
-		})
+		ob := openCachingBackend(t, e)
 		counts, err := ob.WarmCounts(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 4, counts[size])
